@@ -1,0 +1,208 @@
+"""Command line: ``python run_bench.py [run|table|plot|list] ...``.
+
+With no command, ``run`` is assumed: ``python run_bench.py`` runs the default
+``quick`` suite. Every error a user can cause ends with one line on stderr and exit
+code 2; a suite with failed runs exits with 1.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import yaml
+
+from bench.data import OFFLINE_ENV
+from bench.errors import DataUnavailable, UserError
+
+COMMANDS = ("run", "table", "plot", "list")
+DEFAULT_RESULTS = Path("results")
+
+
+def comma_list(kind: Callable[[str], Any], what: str, positive: bool = False) -> Callable[[str], tuple]:
+    """An argparse type for ``a,b,c`` lists with one clear message on bad items."""
+    def parse(text: str) -> tuple:
+        items = [t.strip() for t in text.split(",")]
+        if not all(items):
+            raise argparse.ArgumentTypeError(f"empty item in {what} list {text!r}; write e.g. {what}=a,b")
+        try:
+            values = tuple(kind(t) for t in items)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"malformed {what} list {text!r}: expected comma-separated "
+                                             f"{kind.__name__} values") from None
+        if positive and any(v <= 0 for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be positive, got {text!r}")
+        return values
+    return parse
+
+
+def method_param(text: str) -> tuple[str, str, Any]:
+    """``METHOD.KEY=VALUE``; VALUE is read as YAML (0.1, true, [1, 2], text)."""
+    head, sep, value = text.partition("=")
+    method, dot, key = head.partition(".")
+    if not (sep and dot and method and key):
+        raise argparse.ArgumentTypeError(f"malformed --param {text!r}: expected METHOD.KEY=VALUE, e.g. fixed.p=0.5")
+    try:
+        return method, key, yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(f"malformed value in --param {text!r}") from None
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise UserError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="run_bench.py", description="invbench: learned invariance vs bilevel augmentation search. "
+                    "With no command, `run` the default quick suite.")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+
+    run = sub.add_parser("run", help="run a suite (default: quick) and write one record per run")
+    run.add_argument("--suite", default="quick", help="suite name (bench/suites/*.yaml) or path to a .yaml file")
+    run.add_argument("--tasks", type=comma_list(str, "tasks"), help="comma-separated tasks (replaces the suite's)")
+    run.add_argument("--methods", type=comma_list(str, "methods"), help="comma-separated methods (replaces the suite's)")
+    run.add_argument("--param", type=method_param, action="append", default=[], metavar="METHOD.KEY=VALUE",
+                     help="set a method hyper-parameter (repeatable)")
+    run.add_argument("--seeds", type=comma_list(int, "seeds"), help="comma-separated integer seeds, e.g. 0,1,2")
+    run.add_argument("--widths", type=comma_list(float, "widths", positive=True),
+                     help="comma-separated width multipliers, e.g. 0.5,1")
+    run.add_argument("--depths", type=comma_list(int, "depths", positive=True),
+                     help="comma-separated depths, for tasks whose model family has one")
+    run.add_argument("--profile", choices=("smoke", "quick", "paper"), help="profile (replaces the suite's)")
+    run.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="output folder (default: results/)")
+    run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="device (default: cpu)")
+    run.add_argument("--data-root", type=Path, help="folder holding downloaded datasets (see README, per task)")
+    run.add_argument("--offline", action="store_true", help="never download; tasks without local data are skipped")
+    run.add_argument("--force", action="store_true", help="rerun runs that already have an ok record")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    for name, text in (("table", "write CSV and Markdown tables from the records"),
+                       ("plot", "write PNG and PDF plots from the records")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="folder with runs/ (default: results/)")
+
+    sub.add_parser("list", help="list methods, tasks and suites with their parameters")
+    return parser
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from bench.registry import load_registry
+    from bench.suites import load_suite, suite_names
+
+    reg = load_registry()
+    print("Methods:")
+    for name, plugin in sorted(reg.methods.items()):
+        modalities = ", ".join(plugin.cls.modalities) if plugin.cls.modalities else "all modalities"
+        print(f"  {name:<16} {plugin.description}  [{plugin.cls.kind}; {modalities}]")
+        for key, value in plugin.defaults.items():
+            per_profile = {p: o[key] for p, o in plugin.cls.profile_params.items() if key in o}
+            extra = f"   ({', '.join(f'{p}: {v!r}' for p, v in per_profile.items())})" if per_profile else ""
+            print(f"      {key} = {value!r}{extra}")
+    print("Tasks:")
+    for name, plugin in sorted(reg.tasks.items()):
+        cls = plugin.cls
+        print(f"  {name:<16} {plugin.description}")
+        print(f"      modality={cls.modality} metric={cls.metric} profiles={','.join(cls.profiles)}")
+        print(f"      reference symmetry: {cls.reference_symmetry}")
+    print("Suites:")
+    for name in suite_names():
+        print(f"  {name:<16} {load_suite(name).description}")
+    if reg.errors:
+        print("Plugins that failed to load:")
+        for source, error in reg.errors:
+            print(f"  {source}: {error}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import launch, store
+    from bench.registry import load_registry
+    from bench.runner import RunOptions, record_skip, resolve_device
+    from bench.suites import MethodSpec, expand, load_suite
+
+    if args.offline:
+        os.environ[OFFLINE_ENV] = "1"
+    if args.data_root is not None and not args.data_root.is_dir():
+        raise UserError(f"--data-root {args.data_root} is not a folder")
+    resolve_device(args.device)
+    registry = load_registry()
+    for source, error in registry.errors:
+        print(f"warning: plugin {source} failed to load: {error}", file=sys.stderr)
+
+    suite = load_suite(args.suite)
+    methods = tuple(MethodSpec(m) for m in args.methods) if args.methods else None
+    suite = suite.with_overrides(tasks=args.tasks, methods=methods, seeds=args.seeds, widths=args.widths,
+                                 depths=args.depths, profile=args.profile)
+    params: dict[str, dict[str, Any]] = {}
+    for method, key, value in args.param:
+        if method not in {m.name for m in suite.methods}:
+            raise UserError(f"--param names method {method!r}, which is not among the methods of this run")
+        params.setdefault(method, {})[key] = value
+    suite = suite.with_overrides(methods=tuple(MethodSpec(m.name, {**m.params, **params.get(m.name, {})})
+                                               for m in suite.methods))
+    configs, left_out = expand(suite, registry, strict=bool(args.tasks and args.methods))
+    for line in left_out:
+        print(f"note: not applicable, left out: {line}", file=sys.stderr)
+
+    store.prepare_results_dir(args.results_dir)
+    options = RunOptions(args.results_dir, args.device, args.data_root, progress=not args.no_progress)
+    summary = launch.Summary()
+    todo = launch.pending(configs, options, args.force, summary)
+
+    unavailable: dict[str, str] = {}
+    for task_name in dict.fromkeys(c.task for c in todo):
+        try:
+            registry.task(task_name).cls().prepare(suite.profile, args.data_root)
+        except DataUnavailable as exc:
+            if args.tasks:
+                raise UserError(f"task {task_name!r} ({suite.profile} profile): {exc}") from None
+            unavailable[task_name] = str(exc)
+    for config in [c for c in todo if c.task in unavailable]:
+        summary.add(config, record_skip(config, options, unavailable[config.task]))
+    todo = [c for c in todo if c.task not in unavailable]
+
+    print(f"suite {suite.name} ({suite.profile} profile): {len(configs)} runs, {len(todo)} to run, "
+          f"records in {store.runs_dir(args.results_dir)}", file=sys.stderr)
+    launch.run_inline(todo, options, summary)
+    print(summary.report(args.results_dir))
+    print(f"next: python run_bench.py table --results-dir {args.results_dir}   "
+          f"(and: plot --results-dir {args.results_dir})")
+    return 1 if summary.failures else 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from bench import store, tables
+
+    records = store.require_records(args.results_dir)
+    for path in tables.write_tables(records, args.results_dir / "tables"):
+        print(path)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from bench import plots, store
+
+    records = store.require_records(args.results_dir)
+    for path in plots.write_plots(records, args.results_dir / "plots"):
+        print(path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+            raise UserError(f"unknown command {argv[0]!r}; use one of: {', '.join(COMMANDS)}")
+        if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
+            argv = ["run", *argv]
+        args = build_parser().parse_args(argv)
+        return {"run": cmd_run, "table": cmd_table, "plot": cmd_plot, "list": cmd_list}[args.command](args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; rerun the same command to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,183 @@
+"""Execute runs and write their records.
+
+``execute_run`` is the one function every launcher calls: it builds the task data,
+the model and the method, times search / train / eval, scores invariance, and writes
+one self-describing record, whatever happens (ok, failed with the traceback, or
+skipped with the reason). It never raises for a problem inside the run.
+"""
+from __future__ import annotations
+
+import random
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench import envinfo, store
+from bench.api import RunContext, TaskData
+from bench.config import RunConfig
+from bench.errors import DataUnavailable, NonFiniteError, UserError
+from bench.metrics import METRICS, invariance_score
+from bench.progress import Progress
+from bench.registry import Registry, load_registry
+from bench.timing import PhaseTimer, peak_memory, reset_peak_memory
+from bench.training import evaluate_split, fit
+
+RECORD_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How (not what) to run: never part of the run id. Picklable for launchers."""
+
+    results_dir: Path
+    device: str = "cpu"
+    data_root: Path | None = None
+    progress: bool = True
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was requested but no CUDA GPU is visible; use --device cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"unknown device {name!r}; use cpu, cuda or auto")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+_DATA_CACHE: dict[tuple, TaskData] = {}
+
+
+def load_task_data(registry: Registry, config: RunConfig, data_root: Path | None) -> TaskData:
+    """The task's splits on the CPU, loaded once per process for every method."""
+    key = (config.task, config.profile, config.data_seed, str(data_root))
+    if key not in _DATA_CACHE:
+        task = registry.task(config.task).cls()
+        seed_everything(config.data_seed)
+        _DATA_CACHE.clear()  # keep one task in memory at a time
+        _DATA_CACHE[key] = task.load(config.profile, data_root, config.data_seed)
+    return _DATA_CACHE[key]
+
+
+def run_id_of(registry: Registry, config: RunConfig) -> str:
+    return config.run_id(registry.method(config.method).source_hash, registry.task(config.task).source_hash)
+
+
+def _base_record(registry: Registry, config: RunConfig, run_id: str, device: torch.device) -> dict[str, Any]:
+    method = registry.method(config.method)
+    task_cls = registry.task(config.task).cls
+    return {
+        "schema": RECORD_SCHEMA,
+        "run_id": run_id,
+        **config.semantic(),
+        "label": config.label(method.defaults_for(config.profile)),
+        "method_kind": method.cls.kind,
+        "modality": task_cls.modality,
+        "metric": task_cls.metric,
+        "higher_is_better": METRICS[task_cls.metric].higher_is_better,
+        "source_hashes": {"method": method.source_hash, "task": registry.task(config.task).source_hash},
+        "status": None,
+        "error": None,
+        "traceback": None,
+        "device": str(device),
+        "versions": envinfo.library_versions(),
+        "git": envinfo.git_commit(),
+        "host": envinfo.host(),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _train_and_evaluate(registry: Registry, config: RunConfig, options: RunOptions, device: torch.device,
+                        timer: PhaseTimer, progress: Progress) -> dict[str, Any]:
+    task = registry.task(config.task).cls()
+    profile = task.profile(config.profile)
+    with timer.phase("load"):
+        data = load_task_data(registry, config, options.data_root).to(device)
+
+    def make_model() -> torch.nn.Module:
+        return task.make_model(config.profile, config.width, config.depth).to(device)
+
+    seed_everything(config.init_seed)
+    model = make_model()  # same initial weights for every method of this seed
+    seed_everything(config.train_seed)
+    ctx = RunContext(config, task, profile, data, device, make_model, progress)
+    method = registry.method(config.method).cls(ctx, model, dict(config.method_params)).to(device)
+    generator = torch.Generator().manual_seed(config.train_seed)
+
+    with timer.phase("search"):
+        policy = method.search()
+    history = fit(method, timer, generator)
+
+    out: dict[str, Any] = {"history": history, "policy": policy,
+                           "learned_augmentation": method.learned_augmentation()}
+    with timer.phase("eval"):
+        out["test"] = evaluate_split(method, data.test, profile.eval_batch_size)
+        out["val"] = evaluate_split(method, data.val, profile.eval_batch_size) if data.val is not None else None
+        method.eval()
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            seed_everything(config.eval_seed)
+            represent = method.predict if task.invariance_representation == "output" else method.embed
+            out["invariance"] = invariance_score(
+                represent, method.predict if task.is_classification else None, task.reference_transform,
+                data.test.x, profile.eval_batch_size, torch.Generator().manual_seed(config.eval_seed))
+        out["invariance"]["group"] = task.reference_symmetry
+    primary = out["test"][task.metric]
+    if not np.isfinite(primary):
+        raise NonFiniteError(f"test {task.metric} is {primary}")
+    out["n_params"] = sum(p.numel() for p in model.parameters())
+    out["n_params_method"] = sum(p.numel() for p in method.parameters()) - out["n_params"]
+    return out
+
+
+def execute_run(config: RunConfig, options: RunOptions, progress: Progress | None = None) -> dict[str, Any]:
+    """Run one configuration and write its record; return the record."""
+    registry = load_registry()
+    progress = progress or Progress(enabled=options.progress)
+    run_id = run_id_of(registry, config)
+    device = resolve_device(options.device)
+    record = _base_record(registry, config, run_id, device)
+    timer = PhaseTimer(device)
+    reset_peak_memory(device)
+    start = time.perf_counter()
+    try:
+        result = _train_and_evaluate(registry, config, options, device, timer, progress)
+        record.update(result)
+        record["status"] = "ok"
+    except DataUnavailable as exc:
+        record.update(status="skipped", error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a failing run is recorded, the suite goes on
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    finally:
+        progress.close()
+    record.update(
+        test_metric=(record.get("test") or {}).get(record["metric"]),
+        val_metric=(record.get("val") or {}).get(record["metric"]),
+        load_s=timer.get("load"), search_s=timer.get("search"), train_s=timer.get("train"),
+        eval_s=timer.get("eval"),
+    )
+    record["total_s"] = record["search_s"] + record["train_s"] + record["eval_s"]
+    record["wall_s"] = time.perf_counter() - start
+    record["peak_memory_mb"], record["peak_memory_kind"] = peak_memory(device)
+    store.write_record(options.results_dir, record)
+    return record
+
+
+def record_skip(config: RunConfig, options: RunOptions, reason: str) -> dict[str, Any]:
+    """Write a skipped record (e.g. the task's data is unavailable here)."""
+    registry = load_registry()
+    record = _base_record(registry, config, run_id_of(registry, config), resolve_device(options.device))
+    record.update(status="skipped", error=reason, test_metric=None, val_metric=None, load_s=0.0, search_s=0.0,
+                  train_s=0.0, eval_s=0.0, total_s=0.0, wall_s=0.0)
+    store.write_record(options.results_dir, record)
+    return record

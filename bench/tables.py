@@ -1,0 +1,133 @@
+"""Result tables, computed from run records alone.
+
+One table per (task, profile): a row per method label (method plus non-default
+parameters), width and depth, with the test metric as mean ± sample std over the
+seeds whose run is ok (n named in its own column), and failed / skipped runs shown
+with their reason, never dropped. Written as CSV (numbers) and Markdown.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.metrics import METRICS
+
+# The numbers taken from each record, by column name.
+RECORD_COLUMNS = ("run_id", "task", "profile", "method", "label", "method_kind", "width", "depth", "seed", "status",
+                  "error", "metric", "higher_is_better", "test_metric", "val_metric", "search_s", "train_s",
+                  "eval_s", "total_s", "n_params", "n_params_method", "peak_memory_mb", "device")
+MEAN_COLUMNS = ("test_metric", "val_metric", "invariance", "agreement", "search_s", "train_s", "cost_s", "total_s")
+
+
+def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per record; the invariance dict is flattened to two columns."""
+    rows = []
+    for record in records:
+        row = {key: record.get(key) for key in RECORD_COLUMNS}
+        invariance = record.get("invariance") or {}
+        row["invariance"] = invariance.get("score")
+        row["agreement"] = invariance.get("agreement")
+        row["cost_s"] = (row["search_s"] or 0.0) + (row["train_s"] or 0.0)  # the method's cost
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=[*RECORD_COLUMNS, "invariance", "agreement", "cost_s"])
+    frame["depth"] = frame["depth"].astype(object).where(frame["depth"].notna(), None)
+    return frame
+
+
+def _status(group: pd.DataFrame) -> str:
+    counts = group["status"].value_counts()
+    if set(counts.index) == {"ok"}:
+        return "ok"
+    parts = [f"{counts[s]} {s}" for s in ("ok", "failed", "skipped") if s in counts]
+    errors = group.loc[group["status"] != "ok", "error"].dropna().unique()
+    return ", ".join(parts) + (": " + "; ".join(str(e) for e in errors) if len(errors) else "")
+
+
+def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+    """Aggregate the records of one (task, profile) over seeds."""
+    rows = []
+    keys = ["label", "method", "width", "depth"]
+    for (label, method, width, depth), group in frame.groupby(keys, dropna=False, sort=True):
+        ok = group[group["status"] == "ok"]
+        row: dict[str, Any] = {"method": label, "method_name": method, "width": width,
+                               "depth": None if pd.isna(depth) else int(depth), "n": len(ok),
+                               "n_failed": int((group["status"] == "failed").sum()),
+                               "n_skipped": int((group["status"] == "skipped").sum())}
+        for column in MEAN_COLUMNS:
+            values = pd.to_numeric(ok[column], errors="coerce").dropna()
+            row[f"{column}_mean"] = values.mean() if len(values) else math.nan
+            row[f"{column}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
+        row["n_params"] = ok["n_params"].iloc[0] if len(ok) else None
+        row["status"] = _status(group)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _num(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    value = float(value)
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.4f}"
+
+
+def _seconds(value: Any) -> str:
+    return "–" if value is None or pd.isna(value) else f"{float(value):.1f}"
+
+
+def _mean_std(row: pd.Series, column: str, n: int) -> str:
+    mean, std = row[f"{column}_mean"], row[f"{column}_std"]
+    if n == 0 or pd.isna(mean):
+        return "–"
+    return f"{_num(mean)} ± {_num(std)}" if n > 1 else f"{_num(mean)}"
+
+
+def to_markdown(summary: pd.DataFrame, task: str, profile: str, metric: str) -> str:
+    label = METRICS[metric].label if metric in METRICS else metric
+    show_depth = summary["depth"].notna().any()
+    header = ["method", "width", *(["depth"] if show_depth else []), "n seeds",
+              f"test {label} (mean ± std)", f"val {label} (mean ± std)", "invariance score (median; mean ± std)",
+              "prediction agreement", "search s", "train s", "params", "status"]
+    lines = [f"## {task} ({profile} profile)", "",
+             f"Test {label}: mean ± sample std over the n seeds whose run is ok (n in its own column). "
+             "Invariance: median over test examples of the AugNet invariance score under the task's reference "
+             "group, then mean ± std over seeds. Times: mean seconds per run.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in summary.iterrows():
+        n = int(row["n"])
+        cells = [row["method"], f"{row['width']:g}", *([str(row['depth'] or "–")] if show_depth else []), str(n),
+                 _mean_std(row, "test_metric", n), _mean_std(row, "val_metric", n), _mean_std(row, "invariance", n),
+                 _num(row["agreement_mean"]) if n else "–", _seconds(row["search_s_mean"]) if n else "–",
+                 _seconds(row["train_s_mean"]) if n else "–",
+                 f"{int(row['n_params']):,}" if row["n_params"] is not None and not pd.isna(row["n_params"]) else "–",
+                 row["status"].replace("|", "/")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def task_tables(records: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[pd.DataFrame, str]]:
+    """{(task, profile): (summary, metric)} for every task and profile in the records."""
+    frame = records_frame(records)
+    out = {}
+    for (task, profile), group in frame.groupby(["task", "profile"], sort=True):
+        metric = group["metric"].dropna().iloc[0] if group["metric"].notna().any() else "metric"
+        out[(task, profile)] = (summarize(group), metric)
+    return out
+
+
+def write_tables(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Write ``<task>.<profile>.csv`` / ``.md`` per task and ``runs.csv``; return the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for (task, profile), (summary, metric) in task_tables(records).items():
+        csv, md = out_dir / f"{task}.{profile}.csv", out_dir / f"{task}.{profile}.md"
+        summary.assign(metric=metric).round(6).to_csv(csv, index=False)
+        md.write_text(to_markdown(summary, task, profile, metric))
+        written += [csv, md]
+    runs = out_dir / "runs.csv"
+    records_frame(records).to_csv(runs, index=False)
+    return [*written, runs]
