@@ -1,0 +1,54 @@
+"""The sinusoids task (AugNet expressivity study): generated data, splits, symmetry, models."""
+from __future__ import annotations
+
+import torch
+
+from bench.registry import load_registry
+from datasets.sinusoids import FREQUENCIES_HZ, SFREQ
+
+Sinusoids = load_registry().task("sinusoids").cls
+
+
+def peak_frequency(x: torch.Tensor) -> torch.Tensor:
+    """Frequency (Hz) of the largest spectral peak of each (N, 1, T) signal."""
+    spectrum = torch.fft.rfft(x.squeeze(1).double(), dim=-1).abs()
+    spectrum[:, 0] = 0
+    return torch.fft.rfftfreq(x.shape[-1], d=1 / SFREQ)[spectrum.argmax(-1)]
+
+
+def test_classes_are_sinusoids_near_their_frequency_and_splits_are_stratified() -> None:
+    data = Sinusoids().load("quick", None, seed=3)
+    assert data.train.x.shape == (400, 1, 1000) and len(data.test) == 200 and len(data.val) == 200
+    for split in (data.train, data.val, data.test):
+        assert torch.bincount(split.y).tolist() == [len(split) // 4] * 4
+        peaks = peak_frequency(split.x)
+        expected = torch.tensor(FREQUENCIES_HZ, dtype=peaks.dtype)[split.y]
+        assert (peaks - expected).abs().max() <= 0.5 + 0.1  # shift U(+-0.5 Hz), 0.1 Hz bins
+
+
+def test_generation_is_deterministic_per_seed() -> None:
+    a, b, c = (Sinusoids().load("smoke", None, seed=s) for s in (0, 0, 1))
+    assert torch.equal(a.train.x, b.train.x) and torch.equal(a.test.y, b.test.y)
+    assert not torch.equal(a.train.x, c.train.x)
+
+
+def test_reference_shift_moves_frequencies_by_at_most_half_a_hertz_and_fixed_applies_to_about_half() -> None:
+    torch.manual_seed(0)
+    t = torch.arange(1000) / SFREQ
+    x = torch.sin(2 * torch.pi * 4.0 * t).repeat(400, 1, 1)
+    shifted = Sinusoids().reference_transform(x)
+    moved = (peak_frequency(shifted) - 4.0).abs()
+    assert moved.max() <= 0.5 + 1e-6 and moved.mean() > 0.15  # uniform in +-0.5 Hz: mean |shift| 0.25
+    changed = (Sinusoids().fixed_augment(x) - x).abs().amax(dim=(1, 2)) > 1e-3
+    assert 0.35 < changed.float().mean() < 0.65
+
+
+def test_width_scales_neurons_and_depth_adds_hidden_layers() -> None:
+    def n_params(width: float, depth: int | None) -> int:
+        return sum(p.numel() for p in Sinusoids().make_model("quick", width, depth).parameters())
+
+    assert n_params(0.5, None) == 1000 + 1 + 4 * 1 + 4  # one neuron: the paper's smallest model
+    assert n_params(1.0, 1) == 2 * 1001 + 4 * 2 + 4
+    assert n_params(1.0, 3) == n_params(1.0, 1) + 2 * (2 * 2 + 2)
+    model = Sinusoids().make_model("quick", 2.0, 2)
+    assert model(torch.randn(5, 1, 1000)).shape == (5, 4) and model.embed(torch.randn(5, 1, 1000)).shape == (5, 4)
