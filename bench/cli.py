@@ -84,11 +84,29 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="folder with runs/ (default: results/)")
 
-    sub.add_parser("list", help="list methods, tasks and suites with their parameters")
+    listing = sub.add_parser("list", help="list methods, tasks and suites with their parameters")
+    listing.add_argument("--ops", action="store_true",
+                         help="list the augmentation ops per modality with the invariance each one assumes")
     return parser
 
 
+def list_ops() -> int:
+    from bench.augment import MODALITIES, ops_for
+    from bench.probe import probe_magnitude
+
+    for modality in MODALITIES:
+        print(f"{modality}:")
+        for op in ops_for(modality):
+            low, high = op.low, op.high
+            scale = f"probability {low:g}-{high:g}" if op.kind == "on_off" else f"{low:g}-{high:g} {op.unit}".strip()
+            print(f"  {op.name:<16} [{op.kind}; {scale}; probed at magnitude {probe_magnitude(op.kind):g}]")
+            print(f"      {op.assumption}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.ops:
+        return list_ops()
     from bench.registry import load_registry
     from bench.suites import load_suite, suite_names
 

@@ -22,6 +22,7 @@ from bench.api import RunContext, TaskData
 from bench.config import RunConfig
 from bench.errors import DataUnavailable, NonFiniteError, UserError
 from bench.metrics import METRICS, invariance_score
+from bench.probe import invariance_probe
 from bench.progress import Progress
 from bench.registry import Registry, load_registry
 from bench.timing import PhaseTimer, peak_memory, reset_peak_memory
@@ -132,6 +133,9 @@ def _train_and_evaluate(registry: Registry, config: RunConfig, options: RunOptio
                 represent, method.predict if task.is_classification else None, task.reference_transform,
                 data.test.x, profile.eval_batch_size, torch.Generator().manual_seed(config.eval_seed))
         out["invariance"]["group"] = task.reference_symmetry
+    with timer.phase("probe"), torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        out["invariance_probe"] = invariance_probe(represent, task.augmentation_space, dict(task.augmentation_kwargs),
+                                                   data.test.x, profile.eval_batch_size, config.eval_seed)
     primary = out["test"][task.metric]
     if not np.isfinite(primary):
         raise NonFiniteError(f"test {task.metric} is {primary}")
@@ -164,7 +168,7 @@ def execute_run(config: RunConfig, options: RunOptions, progress: Progress | Non
         test_metric=(record.get("test") or {}).get(record["metric"]),
         val_metric=(record.get("val") or {}).get(record["metric"]),
         load_s=timer.get("load"), search_s=timer.get("search"), train_s=timer.get("train"),
-        eval_s=timer.get("eval"),
+        eval_s=timer.get("eval"), probe_s=timer.get("probe"),
     )
     record["total_s"] = record["search_s"] + record["train_s"] + record["eval_s"]
     record["wall_s"] = time.perf_counter() - start
@@ -178,6 +182,6 @@ def record_skip(config: RunConfig, options: RunOptions, reason: str) -> dict[str
     registry = load_registry()
     record = _base_record(registry, config, run_id_of(registry, config), resolve_device(options.device))
     record.update(status="skipped", error=reason, test_metric=None, val_metric=None, load_s=0.0, search_s=0.0,
-                  train_s=0.0, eval_s=0.0, total_s=0.0, wall_s=0.0)
+                  train_s=0.0, eval_s=0.0, probe_s=0.0, total_s=0.0, wall_s=0.0)
     store.write_record(options.results_dir, record)
     return record
