@@ -1,6 +1,8 @@
-"""Plots, drawn from run records alone (no training): per task and profile,
-the test metric against the method's cost (search + train seconds), and against the
-model width when more than one width was run. Error bars: std over seeds."""
+"""Plots, drawn from run records alone (no training), per task and profile: the test
+metric against the method's cost (search + train seconds) with the Pareto front; the
+test metric and the invariance score against the model width when several widths
+were run; the learned augmentation parameters over training; the invariance probe
+(methods x ops) as a heatmap. Error bars: sample std over seeds."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench.metrics import METRICS  # noqa: E402
@@ -33,8 +36,28 @@ def _errorbar(ax: plt.Axes, x: Any, y: Any, xerr: Any, yerr: Any, label: str, **
     ax.errorbar(x, y, xerr=xerr, yerr=yerr, label=label, capsize=3, markersize=6, **kw)
 
 
+def pareto_front(cost: list[float], value: list[float], higher_is_better: bool) -> list[int]:
+    """Indices of the points no other point beats on both cost (lower) and metric."""
+    sign = 1 if higher_is_better else -1
+    order = sorted(range(len(cost)), key=lambda i: (cost[i], -sign * value[i]))
+    front, best = [], -float("inf")
+    for i in order:
+        if sign * value[i] > best:
+            front.append(i)
+            best = sign * value[i]
+    return front
+
+
+def _n_label(ok: pd.DataFrame) -> str:
+    return f"n = {ok['n'].min()}" if ok["n"].nunique() == 1 else f"n = {ok['n'].min()}–{ok['n'].max()}"
+
+
+def _series_label(row_method: str, depth: Any, several_depths: bool) -> str:
+    return f"{row_method}, depth {depth}" if several_depths else row_method
+
+
 def metric_vs_cost(summary: pd.DataFrame, task: str, profile: str, metric: str, stem: Path) -> list[Path]:
-    ok = summary[summary["n"] > 0]
+    ok = summary[summary["n"] > 0].reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for i, (label, group) in enumerate(ok.groupby("method", sort=True)):
         name = label if group["width"].nunique() == 1 else f"{label} (one point per width)"
@@ -44,33 +67,115 @@ def metric_vs_cost(summary: pd.DataFrame, task: str, profile: str, metric: str, 
             for _, row in group.iterrows():
                 ax.annotate(f"w={row['width']:g}", (row["cost_s_mean"], row["test_metric_mean"]),
                             textcoords="offset points", xytext=(5, 4), fontsize=7, color=f"C{i % 10}")
+    higher = METRICS[metric].higher_is_better if metric in METRICS else True
+    front = ok.iloc[pareto_front(ok["cost_s_mean"].tolist(), ok["test_metric_mean"].tolist(), higher)]
+    ax.plot(front["cost_s_mean"], front["test_metric_mean"], "--", color="grey", lw=1, zorder=0,
+            label="Pareto front (mean cost vs mean metric)")
     if ok["cost_s_mean"].max() > 10 * max(ok["cost_s_mean"].min(), 1e-9):
         ax.set_xscale("log")
-    n_seeds = f"n = {ok['n'].min()}" if ok["n"].nunique() == 1 else f"n = {ok['n'].min()}–{ok['n'].max()}"
     ax.set_xlabel("search + train time per run (s)")
     ax.set_ylabel(f"test {_metric_label(metric)}")
-    ax.set_title(f"{task} ({profile}): mean ± std over seeds ({n_seeds})", fontsize=10)
+    ax.set_title(f"{task} ({profile}): mean ± std over seeds ({_n_label(ok)})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, stem)
 
 
-def metric_vs_width(summary: pd.DataFrame, task: str, profile: str, metric: str, stem: Path) -> list[Path]:
+def _vs_width(summary: pd.DataFrame, column: str, ylabel: str, title: str, stem: Path) -> list[Path]:
     ok = summary[summary["n"] > 0]
+    several_depths = ok["depth"].nunique(dropna=False) > 1
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for i, (label, group) in enumerate(ok.groupby("method", sort=True)):
+    groups = ok.groupby(["method", ok["depth"].fillna(-1)], sort=True)
+    for i, ((label, depth), group) in enumerate(groups):
         group = group.sort_values("width")
-        _errorbar(ax, group["width"], group["test_metric_mean"], None, group["test_metric_std"].fillna(0), label,
+        name = _series_label(label, int(depth) if depth != -1 else "default", several_depths)
+        _errorbar(ax, group["width"], group[f"{column}_mean"], None, group[f"{column}_std"].fillna(0), name,
                   fmt="-o", color=f"C{i % 10}")
     ax.set_xscale("log", base=2)
     widths = sorted(ok["width"].unique())
     ax.set_xticks(widths, [f"{w:g}" for w in widths])
     ax.minorticks_off()
     ax.set_xlabel("model width multiplier (log scale)")
-    ax.set_ylabel(f"test {_metric_label(metric)}")
-    ax.set_title(f"{task} ({profile}): mean ± std over seeds", fontsize=10)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title}: mean ± std over seeds ({_n_label(ok)})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return _save(fig, stem)
+
+
+def metric_vs_width(summary: pd.DataFrame, task: str, profile: str, metric: str, stem: Path) -> list[Path]:
+    return _vs_width(summary, "test_metric", f"test {_metric_label(metric)}", f"{task} ({profile})", stem)
+
+
+def invariance_vs_width(summary: pd.DataFrame, task: str, profile: str, stem: Path) -> list[Path]:
+    """The AugNet paper's expressivity figure: invariance to the task's reference
+    group against model width (AugNet's stays flat; augmentation's depends on capacity)."""
+    return _vs_width(summary, "invariance", "invariance score (median over test examples)",
+                     f"{task} ({profile}) invariance", stem)
+
+
+def flatten_numbers(value: Any, prefix: str = "") -> dict[str, float]:
+    """{"a/b/c": number} for every numeric leaf of nested dicts / lists."""
+    if isinstance(value, bool):
+        return {}
+    if isinstance(value, (int, float)):
+        return {prefix: float(value)}
+    out: dict[str, float] = {}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        out.update(flatten_numbers(item, f"{prefix}/{key}" if prefix else str(key)))
+    return out
+
+
+MAX_TRAJECTORIES = 12
+
+
+def learned_augmentation_trajectories(records: list[dict[str, Any]], task: str, profile: str, stem: Path
+                                      ) -> list[Path]:
+    """Learned augmentation parameters per epoch: one panel per method, drawn from the
+    ok run with the lowest seed at the most common width of that method."""
+    runs: dict[str, dict[str, Any]] = {}
+    for r in sorted(records, key=lambda r: (r.get("seed", 0), abs(float(r.get("width", 1)) - 1))):
+        if r.get("status") == "ok" and any("augmentation" in e for e in r.get("history") or []):
+            runs.setdefault(r.get("label") or r["method"], r)
+    if not runs:
+        return []
+    fig, axes = plt.subplots(len(runs), 1, figsize=(6.4, 3.2 * len(runs)), squeeze=False)
+    for ax, (label, record) in zip(axes[:, 0], sorted(runs.items())):
+        epochs = [e["epoch"] + 1 for e in record["history"] if "augmentation" in e]
+        series = [flatten_numbers(e["augmentation"]) for e in record["history"] if "augmentation" in e]
+        keys = sorted(series[-1], key=lambda k: -abs(series[-1][k]))[:MAX_TRAJECTORIES]
+        for i, key in enumerate(sorted(keys)):
+            ax.plot(epochs, [s.get(key, float("nan")) for s in series], "-", color=f"C{i % 10}", label=key)
+        shown = "" if len(series[-1]) <= MAX_TRAJECTORIES else f" ({MAX_TRAJECTORIES} largest of {len(series[-1])})"
+        ax.set_title(f"{task} ({profile}) {label}: seed {record['seed']}, width {record['width']:g}{shown}",
+                     fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("learned parameter value")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, ncol=2)
+    return _save(fig, stem)
+
+
+def probe_heatmap(records: list[dict[str, Any]], task: str, profile: str, stem: Path) -> list[Path]:
+    """Methods x ops: mean over ok runs (seeds, widths) of the invariance probe."""
+    rows: dict[str, list[dict[str, float]]] = {}
+    for r in records:
+        if r.get("status") == "ok" and r.get("invariance_probe"):
+            rows.setdefault(r.get("label") or r["method"], []).append(r["invariance_probe"])
+    if not rows:
+        return []
+    ops = list(next(iter(rows.values()))[0])
+    table = pd.DataFrame({m: pd.DataFrame(p).mean() for m, p in sorted(rows.items())}).T[ops]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(ops), 1.4 + 0.4 * len(table)))
+    image = ax.imshow(table.to_numpy(), vmin=-1, vmax=1, cmap="RdBu", aspect="auto")
+    ax.set_xticks(range(len(ops)), ops, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(table)), table.index, fontsize=7)
+    for (i, j), v in np.ndenumerate(table.to_numpy()):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(image, ax=ax, label="invariance score (1 = invariant)")
+    n = min(len(p) for p in rows.values())
+    ax.set_title(f"{task} ({profile}): invariance probe per op (mean over n ≥ {n} runs)", fontsize=9)
     return _save(fig, stem)
 
 
@@ -80,7 +185,13 @@ def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     for (task, profile), (summary, metric) in task_tables(records).items():
         if not (summary["n"] > 0).any():
             continue  # nothing ok to draw; the table lists why
-        written += metric_vs_cost(summary, task, profile, metric, out_dir / f"{task}.{profile}.metric_vs_time")
+        stem = out_dir / f"{task}.{profile}"
+        mine = [r for r in records if r.get("task") == task and r.get("profile") == profile]
+        written += metric_vs_cost(summary, task, profile, metric, stem.with_name(stem.name + ".metric_vs_time"))
         if summary.loc[summary["n"] > 0, "width"].nunique() > 1:
-            written += metric_vs_width(summary, task, profile, metric, out_dir / f"{task}.{profile}.metric_vs_width")
+            written += metric_vs_width(summary, task, profile, metric, stem.with_name(stem.name + ".metric_vs_width"))
+            written += invariance_vs_width(summary, task, profile, stem.with_name(stem.name + ".invariance_vs_width"))
+        written += learned_augmentation_trajectories(mine, task, profile,
+                                                     stem.with_name(stem.name + ".learned_augmentation"))
+        written += probe_heatmap(mine, task, profile, stem.with_name(stem.name + ".invariance_probe"))
     return written

@@ -61,5 +61,6 @@ def test_plots_from_records(results: Path) -> None:
     assert main(["plot", "--results-dir", str(results)]) == 0
     names = sorted(p.name for p in (results / "plots").iterdir())
     # Two widths of `fixed` -> the width plot too; the all-skipped paper profile has nothing to draw.
-    assert names == ["toy.quick.metric_vs_time.pdf", "toy.quick.metric_vs_time.png",
+    assert names == ["toy.quick.invariance_vs_width.pdf", "toy.quick.invariance_vs_width.png",
+                     "toy.quick.metric_vs_time.pdf", "toy.quick.metric_vs_time.png",
                      "toy.quick.metric_vs_width.pdf", "toy.quick.metric_vs_width.png"]
