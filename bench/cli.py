@@ -17,7 +17,7 @@ import yaml
 from bench.data import OFFLINE_ENV
 from bench.errors import DataUnavailable, UserError
 
-COMMANDS = ("run", "table", "plot", "list")
+COMMANDS = ("run", "table", "plot", "report", "list")
 DEFAULT_RESULTS = Path("results")
 
 
@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     for name, text in (("table", "write CSV and Markdown tables from the records"),
-                       ("plot", "write PNG and PDF plots from the records")):
+                       ("plot", "write PNG and PDF plots from the records"),
+                       ("report", "write report.html (self-contained) and report.md from the records")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="folder with runs/ (default: results/)")
 
@@ -209,6 +210,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench import report, store
+
+    records = store.require_records(args.results_dir)
+    for path in report.write_report(records, args.results_dir):
+        print(path)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -217,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
             argv = ["run", *argv]
         args = build_parser().parse_args(argv)
-        return {"run": cmd_run, "table": cmd_table, "plot": cmd_plot, "list": cmd_list}[args.command](args)
+        return {"run": cmd_run, "table": cmd_table, "plot": cmd_plot, "report": cmd_report, "list": cmd_list}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -86,27 +86,41 @@ def _mean_std(row: pd.Series, column: str, n: int) -> str:
     return f"{_num(mean)} ± {_num(std)}" if n > 1 else f"{_num(mean)}"
 
 
-def to_markdown(summary: pd.DataFrame, task: str, profile: str, metric: str) -> str:
+TABLE_NOTE = ("Test {label}: mean ± sample std over the n seeds whose run is ok (n in its own column). "
+              "Invariance: median over test examples of the AugNet invariance score under the task's reference "
+              "group, then mean ± std over seeds. Times: mean seconds per run.")
+
+
+def table_rows(summary: pd.DataFrame, metric: str) -> tuple[list[str], list[list[str]]]:
+    """The header and formatted cells of a task's result table (Markdown and HTML)."""
     label = METRICS[metric].label if metric in METRICS else metric
     show_depth = summary["depth"].notna().any()
     header = ["method", "width", *(["depth"] if show_depth else []), "n seeds",
               f"test {label} (mean ± std)", f"val {label} (mean ± std)", "invariance score (median; mean ± std)",
               "prediction agreement", "search s", "train s", "params", "status"]
-    lines = [f"## {task} ({profile} profile)", "",
-             f"Test {label}: mean ± sample std over the n seeds whose run is ok (n in its own column). "
-             "Invariance: median over test examples of the AugNet invariance score under the task's reference "
-             "group, then mean ± std over seeds. Times: mean seconds per run.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for _, row in summary.iterrows():
         n = int(row["n"])
-        cells = [row["method"], f"{row['width']:g}", *([str(row['depth'] or "–")] if show_depth else []), str(n),
-                 _mean_std(row, "test_metric", n), _mean_std(row, "val_metric", n), _mean_std(row, "invariance", n),
-                 _num(row["agreement_mean"]) if n else "–", _seconds(row["search_s_mean"]) if n else "–",
-                 _seconds(row["train_s_mean"]) if n else "–",
-                 f"{int(row['n_params']):,}" if row["n_params"] is not None and not pd.isna(row["n_params"]) else "–",
-                 row["status"].replace("|", "/")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([row["method"], f"{row['width']:g}", *([str(row['depth'] or "–")] if show_depth else []), str(n),
+                     _mean_std(row, "test_metric", n), _mean_std(row, "val_metric", n),
+                     _mean_std(row, "invariance", n), _num(row["agreement_mean"]) if n else "–",
+                     _seconds(row["search_s_mean"]) if n else "–", _seconds(row["train_s_mean"]) if n else "–",
+                     f"{int(row['n_params']):,}" if row["n_params"] is not None and not pd.isna(row["n_params"])
+                     else "–", row["status"]])
+    return header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(summary: pd.DataFrame, task: str, profile: str, metric: str) -> str:
+    label = METRICS[metric].label if metric in METRICS else metric
+    header, rows = table_rows(summary, metric)
+    return "\n".join([f"## {task} ({profile} profile)", "", TABLE_NOTE.format(label=label), "",
+                      markdown_table(header, rows)]) + "\n"
 
 
 def task_tables(records: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[pd.DataFrame, str]]:
