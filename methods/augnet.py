@@ -1,0 +1,271 @@
+"""AugNet: differentiable augmentation layers learned jointly with the trunk
+(Rommel, Moreau & Gramfort, "Deep invariant networks with differentiable augmentation
+layers", NeurIPS 2022; official code cedricrommel/augnet, read for the details).
+
+The predictor is h(x) = mean_c f(A(x)_c): a stack of augmentation layers A in front
+of the task's model f, with 1 copy in training and ``ncopies`` copies at evaluation.
+
+- Each layer holds N candidate ops of the shared library (``bench.augment``) with
+  logits (init ones) and magnitudes mu in [0, 1]; its weights are
+  omega = softmax(logits / 0.01). In training it outputs the convex combination
+  sum_i omega_i T_i(x; mu_i); at evaluation it applies one op drawn from
+  Categorical(omega) (one draw per forward, for the whole batch, as the official
+  ``AugmentationLayer``).
+- Per-sample magnitudes: for the ops whose official class draws its strength in
+  [-mu, mu] (``bounding_mag`` of the vision ops, FrequencyShift's U(-max, max)),
+  each sample gets U(0, 1) * mu; the library draws the random sign of symmetric ops.
+  The other ops use mu itself (SamplePairing, GaussianNoise std, mask length ...);
+  on/off ops (flips) read mu as their probability (MagHorizontalFlip).
+- Copies at evaluation are one super-batch through the layers and the model (as the
+  official ``AugAveragedModel``); classification averages the log-softmax of the
+  copies, regression averages the outputs, ``embed`` averages the embeddings.
+- Loss: task loss - lambda * || clamp(mu, 0, 1) * omega ||_2 over every op of every
+  layer (``losses.aug_layer_loss``: the L2 norm, not its square). With
+  ``penalty_decay_after`` = 40, lambda is divided by 10 for epochs (0-based) > 40,
+  as the official CIFAR-10 ``--pen-schedule``.
+- Weights and magnitudes are learned by plain gradient descent on the training loss,
+  in the harness's optimiser, with no weight decay (official ``--aug-wd 0``) and the
+  trunk's learning rate (the official CIFAR-10 optimiser uses one lr for both groups).
+
+Layer configurations (``DEFAULT_LAYERS``), restricted to the task's augmentation space:
+- image: the official CIFAR-10 model, 3 layers: non-affine {contrast, brightness,
+  sample_pairing, horizontal_flip}, then twice the affine {translate_x, translate_y,
+  rotate, shear_x, shear_y}. (The Mario-Iggy experiment used one affine layer with
+  rotations up to 180 degrees and mu init 1/8: ``layers="translate_x,translate_y,
+  rotate,shear_x,shear_y"``, ``init_magnitude=0.125``, with the task's rotate range.)
+- eeg: the official sleep-staging model: spatial {sign_flip, channel_dropout,
+  channel_shuffle} (the official ChannelsSymmetry is not in the library), then twice
+  {time_reverse, gaussian_noise, time_mask, ft_surrogate, frequency_shift}. As in the
+  official code, time_reverse and sign_flip keep their probability frozen at
+  ``init_magnitude``: only their weight is learned.
+- molecule (no official configuration; by analogy with the image one): {reflection,
+  jitter}, then twice {so3_rotation, translation}.
+``layers="rotate,translate_x|horizontal_flip"`` (ops of a layer separated by ',',
+layers by '|') replaces the modality's default, e.g. the sinusoid experiment's single
+FrequencyShift layer (``layers=frequency_shift``, ``init_magnitude=0.05``,
+``penalty=0.8``, ``ncopies`` in {1, 4, 10}).
+
+Deviations: the ops are the shared library's (ranges and semantics in
+bench/augment); ``ncopies`` is 2 in ``smoke`` and 4 in ``quick`` (CPU budget; the
+official CIFAR-10 and sleep runs use 20); the official image ops clamp their output
+to [0, 1] after each op, the library's warps and enhance ops keep [0, 1] themselves.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import Categorical
+
+from bench.api import Method, Task
+from bench.augment import Op, get_op
+from bench.errors import UserError
+
+WEIGHT_TEMPERATURE = 0.01  # softmax temperature of the layer weights (official default)
+
+DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "image": (
+        ("contrast", "brightness", "sample_pairing", "horizontal_flip"),
+        ("translate_x", "translate_y", "rotate", "shear_x", "shear_y"),
+        ("translate_x", "translate_y", "rotate", "shear_x", "shear_y"),
+    ),
+    "eeg": (
+        ("sign_flip", "channel_dropout", "channel_shuffle"),
+        ("time_reverse", "gaussian_noise", "time_mask", "ft_surrogate", "frequency_shift"),
+        ("time_reverse", "gaussian_noise", "time_mask", "ft_surrogate", "frequency_shift"),
+    ),
+    "molecule": (
+        ("reflection", "jitter"),
+        ("so3_rotation", "translation"),
+        ("so3_rotation", "translation"),
+    ),
+}
+
+# Relaxed-Bernoulli temperature of on/off ops per modality (official vision ops: 0.1,
+# official EEG ops: 0.05).
+BERNOULLI_TEMPERATURE = {"image": 0.1, "eeg": 0.05}
+
+# Ops whose strength is drawn per sample in [0, mu] (times the library's random sign):
+# the official vision ops with ``bounding_mag`` and FrequencyShift; by analogy the
+# library's time_shift and the molecules' rotation and translation.
+RANDOM_MAGNITUDE_OPS = frozenset({
+    "rotate", "translate_x", "translate_y", "shear_x", "shear_y", "contrast", "brightness",
+    "frequency_shift", "time_shift", "so3_rotation", "translation",
+})
+
+# Ops whose magnitude (their probability) the official code never learns.
+FROZEN_MAGNITUDE_OPS = frozenset({"time_reverse", "sign_flip"})
+
+
+class AugmentationLayer(nn.Module):
+    """One AugNet layer: N ops, logits (weights) and magnitudes, all learnable."""
+
+    def __init__(self, ops: list[Op], init_magnitude: float, facts: dict[str, Any],
+                 random_magnitude: list[bool], frozen_magnitude: list[bool], temperature: float = 0.1):
+        super().__init__()
+        names = [op.name for op in ops]
+        if len(set(names)) != len(names):
+            raise UserError(f"an AugNet layer lists an op twice: {', '.join(names)}")
+        self.ops = list(ops)
+        self.facts = dict(facts)
+        self.temperature = temperature
+        self.logits = nn.Parameter(torch.ones(len(ops)))
+        self.raw_magnitudes = nn.Parameter(torch.full((len(ops),), float(init_magnitude)))
+        self.random_magnitude = list(random_magnitude)  # python lists: no device sync in forward
+        self.frozen_magnitude = list(frozen_magnitude)
+
+    @property
+    def op_names(self) -> list[str]:
+        return [op.name for op in self.ops]
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return (self.logits / WEIGHT_TEMPERATURE).softmax(0)
+
+    @property
+    def magnitudes(self) -> torch.Tensor:
+        """mu in [0, 1] (clamped, as the official ops); frozen ones pass no gradient."""
+        frozen = torch.tensor(self.frozen_magnitude, device=self.raw_magnitudes.device)
+        return torch.where(frozen, self.raw_magnitudes.detach(), self.raw_magnitudes).clamp(0, 1)
+
+    def apply_op(self, i: int, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        if self.random_magnitude[i]:
+            m = torch.rand(len(x), device=x.device, dtype=x.dtype) * mu
+        else:
+            m = mu.expand(len(x))
+        return self.ops[i](x, m, training=self.training, temperature=self.temperature, **self.facts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mus = self.magnitudes.to(x.dtype)
+        if self.training:
+            w = self.weights.to(x.dtype)
+            return sum(w[i] * self.apply_op(i, x, mus[i]) for i in range(len(self.ops)))
+        i = int(Categorical(probs=self.weights.detach()).sample())
+        return self.apply_op(i, x, mus[i])
+
+
+def parse_layers(spec: Any) -> tuple[tuple[str, ...], ...]:
+    """``"a,b|c"`` or ``[["a", "b"], ["c"]]`` -> (("a", "b"), ("c",))."""
+    if isinstance(spec, str):
+        layers = [[name.strip() for name in layer.split(",") if name.strip()] for layer in spec.split("|")]
+    elif isinstance(spec, (list, tuple)):
+        layers = [[layer] if isinstance(layer, str) else list(layer) for layer in spec]
+    else:
+        raise UserError(f"augnet.layers must be a string like 'rotate,translate_x|horizontal_flip', got {spec!r}")
+    if not layers or any(not layer for layer in layers) or not all(isinstance(n, str) for layer in layers for n in layer):
+        raise UserError(f"augnet.layers {spec!r} has an empty layer; write ops separated by ',' and layers by '|'")
+    return tuple(tuple(layer) for layer in layers)
+
+
+def layer_config(task: Task, spec: Any) -> tuple[tuple[str, ...], ...]:
+    """The op names of each layer for ``task``: the explicit ``spec`` (every op must
+    be in the task's augmentation space), or the modality's default restricted to it
+    (layers left empty are dropped)."""
+    space = set(task.augmentation_space)
+    if spec is not None:
+        layers = parse_layers(spec)
+        outside = sorted({n for layer in layers for n in layer} - space)
+        if outside:
+            raise UserError(f"augnet.layers names ops outside the augmentation space of {task.name}: "
+                            f"{', '.join(outside)}; its space: {', '.join(task.augmentation_space) or 'empty'}")
+        return layers
+    default = DEFAULT_LAYERS.get(task.modality, ())
+    return tuple(kept for layer in default if (kept := tuple(n for n in layer if n in space)))
+
+
+class AugNet(Method):
+    name = "augnet"
+    description = "AugNet: differentiable augmentation layers (weights, magnitudes) learned with the model; C-copy averaging."
+    params = {
+        "layers": None,  # None: the modality's default (DEFAULT_LAYERS); else "a,b|c"
+        "init_magnitude": 0.5,  # official CIFAR-10 / sleep default
+        "penalty": 0.5,  # lambda (official CIFAR-10 and Mario-Iggy)
+        "penalty_decay_after": 40,  # lambda / 10 for epochs > this (0-based); None: constant
+        "ncopies": 20,  # copies at evaluation (official CIFAR-10 and sleep)
+        "aug_lr": None,  # None: the profile's learning rate, as the official code
+    }
+    profile_params = {"smoke": {"ncopies": 2}, "quick": {"ncopies": 4}}
+    kind = "learned_invariance"
+
+    @classmethod
+    def supports(cls, task: Task) -> str | None:
+        if not layer_config(task, None):
+            return (f"augnet has no default layers for {task.modality} tasks within the augmentation space of "
+                    f"{task.name}; pass augnet.layers")
+        return None
+
+    def __init__(self, ctx, model, hparams):
+        super().__init__(ctx, model, hparams)
+        if int(hparams["ncopies"]) < 1:
+            raise UserError(f"augnet.ncopies must be at least 1, got {hparams['ncopies']}")
+        if not 0 <= float(hparams["init_magnitude"]) <= 1:
+            raise UserError(f"augnet.init_magnitude must be in [0, 1], got {hparams['init_magnitude']}")
+        config = layer_config(self.task, hparams["layers"])
+        if not config:
+            raise UserError(f"augnet has no layers for {self.task.name}; pass augnet.layers")
+        temperature = BERNOULLI_TEMPERATURE.get(self.task.modality, 0.1)
+        self.aug_layers = nn.ModuleList([
+            AugmentationLayer([get_op(n) for n in names], hparams["init_magnitude"], self.task.augmentation_kwargs,
+                              [n in RANDOM_MAGNITUDE_OPS for n in names], [n in FROZEN_MAGNITUDE_OPS for n in names],
+                              temperature)
+            for names in config
+        ])
+        self.penalty_weight = float(hparams["penalty"])
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.aug_layers:
+            x = layer(x)
+        return x
+
+    def penalty(self) -> torch.Tensor:
+        """|| mu * omega ||_2 over every op of every layer."""
+        return torch.cat([layer.magnitudes * layer.weights for layer in self.aug_layers]).norm()
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        aug = {"params": list(self.aug_layers.parameters()), "weight_decay": 0.0}
+        if self.hparams["aug_lr"] is not None:
+            aug["lr"] = float(self.hparams["aug_lr"])
+        return [{"params": list(self.model.parameters())}, aug]
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        penalty = self.penalty()
+        loss = self.task.loss(self.model(self.augment(x)), y) - self.penalty_weight * penalty
+        return loss, {"penalty": penalty.detach()}
+
+    def end_epoch(self, epoch: int) -> None:
+        after = self.hparams["penalty_decay_after"]
+        decayed = after is not None and epoch + 1 > int(after)  # the weight of the next epoch
+        self.penalty_weight = float(self.hparams["penalty"]) / (10 if decayed else 1)
+
+    def copies(self, x: torch.Tensor, fn) -> list[torch.Tensor]:
+        """``fn`` of the augmented batch, split into its copies (one super-batch)."""
+        c = int(self.hparams["ncopies"]) if not self.training else 1
+        out = fn(self.augment(torch.cat([x] * c) if c > 1 else x))
+        return list(torch.split(out, len(x)))
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        outs = self.copies(x, self.model)
+        if len(outs) == 1:
+            return outs[0]
+        if self.task.is_classification:
+            outs = [F.log_softmax(o, dim=-1) for o in outs]
+        return torch.stack(outs).mean(0)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack(self.copies(x, self.model.embed)).mean(0)
+
+    def learned_augmentation(self) -> dict[str, Any]:
+        ranges = self.task.augmentation_kwargs.get("ranges", {})
+        layers = []
+        for layer in self.aug_layers:
+            weights, mags = layer.weights.detach().cpu().tolist(), layer.magnitudes.detach().cpu().tolist()
+            entry = {}
+            for op, w, m in zip(layer.ops, weights, mags):
+                high = ranges.get(op.name, op.high)
+                # the strongest value of the op at mu (on/off ops: the probability)
+                entry[op.name] = {"weight": w, "magnitude": m, "max_value": op.low + (high - op.low) * m,
+                                  "unit": op.unit}
+            layers.append(entry)
+        return {"layers": layers, "penalty_weight": self.penalty_weight}
