@@ -215,9 +215,9 @@ class FasterAutoAugment(Method):
         "gp_factor": 10.0,
     }
     profile_params = {
-        "smoke": {"search_n_train": 32, "search_epochs": 1, "search_batch_size": 16, "search_chunks": 2,
+        "smoke": {"search_n_train": 16, "search_epochs": 1, "search_batch_size": 16, "search_chunks": 2,
                   "retrain_chunks": 4},
-        "quick": {"search_n_train": 1000, "search_epochs": 5, "search_batch_size": 64},
+        "quick": {"search_n_train": 512, "search_epochs": 4, "search_batch_size": 64},
     }
     kind = "bilevel"
     modalities = MODALITIES
