@@ -229,3 +229,8 @@ def test_smoke_runs_on_images_and_molecules(tmp_path: Path) -> None:
         assert record["policy"]["ops"] == list(REGISTRY.task(task).cls.augmentation_space)
         assert record["history"][-1]["augmentation"]["top"] == record["policy"]["top"]
         assert record["n_params_method"] == 3 * 10 * 2 * len(record["policy"]["ops"])  # the policy, not the critic
+
+
+def test_search_is_deterministic_for_a_seed() -> None:
+    first, second = build_method("qm9").search(), build_method("qm9").search()
+    assert first == second
