@@ -230,7 +230,7 @@ class Dada(Method):
         "top_k": 25,
     }
     profile_params = {
-        "smoke": {"search_size": 64, "search_epochs": 1, "search_batch_size": 16},
+        "smoke": {"search_size": 32, "search_epochs": 1, "search_batch_size": 8},
         "quick": {"search_size": 1000, "search_epochs": 2, "search_batch_size": 32},
     }
     kind = "bilevel"
