@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.api import RunContext
+from bench.augment import ops_for
 from bench.config import RunConfig
 from bench.progress import Progress
 from bench.registry import load_registry
@@ -225,6 +226,26 @@ def test_found_policy_applies_ops_with_their_probabilities() -> None:
     torch.manual_seed(0)
     inverted = (dada.apply_found_policy(x, half, {}) == 1 - x).flatten(1).all(1).float().mean()
     assert 0.3 < inverted < 0.7
+
+
+def test_eeg_ops_run_through_the_search_policy_and_the_found_policy() -> None:
+    """No EEG task yet: the library's EEG ops on a synthetic (B, C, T) batch."""
+    facts = {"sfreq": 100.0}
+    sub_policies = dada.enumerate_sub_policies([op.name for op in ops_for("eeg")])
+    policy = dada.DadaPolicy(sub_policies, facts, temperature=0.5)
+    torch.manual_seed(0)
+    x, readout = torch.randn(8, 2, 300), torch.randn(8, 2, 300)  # a loss no op leaves unchanged
+    for k in range(len(sub_policies)):
+        one_hot = F.one_hot(torch.tensor(k), len(sub_policies)).float()
+        out = policy(x, one_hot)
+        assert out.shape == x.shape and torch.isfinite(out).all()
+        (out * readout).sum().backward()
+    # (a gradient is zero only where the op left the whole batch unchanged, e.g.
+    # channel_shuffle drawing identity permutations of the two channels)
+    assert (policy.probabilities.grad != 0).float().mean() > 0.9
+    assert (policy.magnitudes.grad != 0).float().mean() > 0.9
+    found = dada.apply_found_policy(x, policy.top_k(25), facts)
+    assert found.shape == x.shape and torch.isfinite(found).all() and not torch.equal(found, x)
 
 
 def test_supports_needs_two_known_ops() -> None:
