@@ -1,0 +1,270 @@
+"""DADA: the exact hypergradient (against finite differences), gradients to every
+policy parameter, the search protocol (fresh validation batches, untouched retrain
+model), top-k extraction, the found policy's reproducibility, and end-to-end runs."""
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.api import RunContext
+from bench.augment import ops_for
+from bench.config import RunConfig
+from bench.progress import Progress
+from bench.registry import load_registry
+from tests.helpers import run_cli
+
+REGISTRY = load_registry()
+Dada = REGISTRY.method("dada").cls
+dada = sys.modules[Dada.__module__]
+
+
+def make_method(task_name: str, **overrides) -> tuple:
+    task = REGISTRY.task(task_name).cls()
+    data = task.load("smoke", None, seed=0)
+    config = RunConfig(task_name, "smoke", "dada")
+    hparams = {**REGISTRY.method("dada").defaults_for("smoke"), **overrides}
+
+    def make_model() -> nn.Module:
+        return task.make_model("smoke", 1.0, None)
+
+    torch.manual_seed(0)
+    model = make_model()
+    ctx = RunContext(config, task, task.profile("smoke"), data, torch.device("cpu"), make_model,
+                     Progress(enabled=False))
+    return Dada(ctx, model, hparams), task
+
+
+class SoftplusNet(nn.Module):
+    """A small smooth network (no ReLU, no BatchNorm): second derivatives exist."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3)
+        self.head = nn.Linear(3 * 6 * 6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.softplus(self.conv(x)).flatten(1))
+
+
+def one_step_then_val_loss(model: nn.Module, optimizer: torch.optim.Optimizer, train_loss, val_loss) -> float:
+    """Finite-difference reference: a real optimiser step on copies, then the val loss."""
+    model, optimizer_state = copy.deepcopy(model), copy.deepcopy(optimizer.state_dict())
+    opt = torch.optim.SGD(model.parameters(), **{k: optimizer.defaults[k] for k in ("lr", "momentum", "weight_decay")})
+    opt.load_state_dict(optimizer_state)
+    opt.zero_grad()
+    train_loss(model).backward()
+    opt.step()
+    with torch.no_grad():
+        return float(val_loss(model))
+
+
+def toy_problem() -> tuple:
+    torch.manual_seed(0)
+    model = SoftplusNet().double()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
+    x, y = torch.rand(8, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (8,))
+    x_val, y_val = torch.rand(8, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (8,))
+    F.cross_entropy(model(x_val), y_val).backward()  # one earlier step: momentum buffers exist
+    optimizer.step()
+    optimizer.zero_grad()
+    return model, optimizer, x, y, x_val, y_val
+
+
+def test_hypergradient_from_higher_matches_finite_differences() -> None:
+    model, optimizer, x, y, x_val, y_val = toy_problem()
+    alpha = torch.tensor([0.3, -0.2], dtype=torch.float64, requires_grad=True)
+
+    def train_loss_at(a: torch.Tensor):
+        return lambda m: F.cross_entropy(m(x * (1 + a[0]) + a[1] * x ** 2), y)
+
+    def val_loss(m: nn.Module) -> torch.Tensor:
+        return F.cross_entropy(m(x_val), y_val)
+
+    before = copy.deepcopy(model.state_dict())
+    (grad,), _, _ = dada.unrolled_hypergradient(model, optimizer, train_loss_at(alpha), val_loss, [alpha])
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # model left as it was
+
+    h = 1e-5
+    numeric = []
+    for i in range(2):
+        e = torch.zeros(2, dtype=torch.float64)
+        e[i] = h
+        plus = one_step_then_val_loss(model, optimizer, train_loss_at(alpha.detach() + e), val_loss)
+        minus = one_step_then_val_loss(model, optimizer, train_loss_at(alpha.detach() - e), val_loss)
+        numeric.append((plus - minus) / (2 * h))
+    numeric = torch.tensor(numeric, dtype=torch.float64)
+    assert numeric.abs().min() > 1e-4  # a non-trivial gradient
+    torch.testing.assert_close(grad, numeric, rtol=1e-5, atol=1e-9)
+
+
+def test_policy_magnitude_hypergradient_matches_finite_differences() -> None:
+    """Through the real policy and library ops (contrast then brightness, both gates
+    forced open), with every random draw replayed by reseeding."""
+    model, optimizer, x, y, x_val, y_val = toy_problem()
+    policy = dada.DadaPolicy([("contrast", "brightness")], {}, temperature=0.5).double()
+    with torch.no_grad():
+        policy.probabilities.fill_(1.0)  # the gates' forward value is then always 1
+    one_hot = torch.ones(1, dtype=torch.float64)
+
+    def train_loss(m: nn.Module) -> torch.Tensor:
+        torch.manual_seed(7)
+        return F.cross_entropy(m(policy(x, one_hot)), y)
+
+    def val_loss(m: nn.Module) -> torch.Tensor:
+        return F.cross_entropy(m(x_val), y_val)
+
+    grads, _, _ = dada.unrolled_hypergradient(model, optimizer, train_loss, val_loss, [policy.magnitudes])
+    h, numeric = 1e-5, torch.zeros(2, dtype=torch.float64)
+    for s in range(2):
+        values = []
+        for sign in (1, -1):
+            with torch.no_grad():
+                policy.magnitudes[0, s] += sign * h
+            values.append(one_step_then_val_loss(model, optimizer, train_loss, val_loss))
+            with torch.no_grad():
+                policy.magnitudes[0, s] -= sign * h
+        numeric[s] = (values[0] - values[1]) / (2 * h)
+    assert numeric.abs().min() > 1e-5
+    torch.testing.assert_close(grads[0][0], numeric, rtol=1e-4, atol=1e-9)
+
+
+def test_gradients_reach_weights_probabilities_and_magnitudes() -> None:
+    method, task = make_method("mnist_rot")
+    sub_policies = dada.enumerate_sub_policies(task.augmentation_space)
+    assert len(sub_policies) == len(task.augmentation_space) * (len(task.augmentation_space) - 1) // 2
+    policy = dada.DadaPolicy(sub_policies, task.augmentation_kwargs, temperature=0.5)
+    k = sub_policies.index(("rotate", "contrast"))
+    with torch.no_grad():
+        policy.weights[k] = 20.0  # the Gumbel sample picks this sub-policy
+    torch.manual_seed(0)
+    model = task.make_model("smoke", 1.0, None)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = method.ctx.data.train.x[:8], method.ctx.data.train.y[:8]
+    x_val, y_val = method.ctx.data.train.x[8:16], method.ctx.data.train.y[8:16]
+    grads, _, _ = dada.unrolled_hypergradient(
+        model, optimizer, lambda m: task.loss(m(policy(x)), y), lambda m: task.loss(m(x_val), y_val),
+        [policy.weights, policy.probabilities, policy.magnitudes])
+    weights, probabilities, magnitudes = grads
+    assert torch.isfinite(weights).all() and (weights != 0).sum() >= len(sub_policies) - 1
+    assert (probabilities[k] != 0).all() and (magnitudes[k] != 0).all()
+    others = torch.arange(len(sub_policies)) != k
+    assert (probabilities[others] == 0).all() and (magnitudes[others] == 0).all()  # only the sampled one
+
+
+def test_search_changes_the_policy_uses_fresh_validation_batches_and_leaves_the_model(monkeypatch) -> None:
+    seen = []
+    real_stream = dada.validation_stream
+
+    def spy(split, batch_size, generator):
+        for batch in real_stream(split, batch_size, generator):
+            seen.append(batch[0].clone())
+            yield batch
+
+    monkeypatch.setattr(dada, "validation_stream", spy)
+    method, task = make_method("mnist_rot", search_size=48, search_batch_size=8)
+    before = copy.deepcopy(method.model.state_dict())
+    policy = method.search()
+    assert all(torch.equal(v, method.model.state_dict()[k]) for k, v in before.items())
+
+    steps = policy["search"]["steps"]
+    assert steps == 3 and len(seen) == steps
+    assert all(not torch.equal(seen[i], seen[i + 1]) for i in range(steps - 1))
+    chosen = policy["sub_policies"]
+    assert len(chosen) == 25 and policy["n_candidates"] == 120
+    values = [o[key] for sp in chosen for o in sp["ops"] for key in ("probability", "magnitude")]
+    assert any(abs(v - 0.5) > 1e-4 for v in values)  # the search moved them from their init
+    assert len({sp["weight"] for sp in chosen}) > 1
+    assert all(0 <= v <= 1 for v in values)
+    assert method.learned_augmentation()["sub_policies"] == chosen
+
+    # The policy reloaded from a record reproduces the augmentation for a fixed seed.
+    reloaded = json.loads(json.dumps({"policy": policy}))["policy"]["sub_policies"]
+    x = method.ctx.data.train.x[:64]
+    torch.manual_seed(3)
+    a = dada.apply_found_policy(x, chosen, task.augmentation_kwargs)
+    torch.manual_seed(3)
+    b = dada.apply_found_policy(x, reloaded, task.augmentation_kwargs)
+    torch.manual_seed(4)
+    c = dada.apply_found_policy(x, reloaded, task.augmentation_kwargs)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, x) and not torch.equal(a, c)
+
+
+def test_top_k_orders_by_weight_and_stops_at_the_number_of_sub_policies() -> None:
+    sub_policies = dada.enumerate_sub_policies(["so3_rotation", "translation", "jitter", "reflection"])
+    assert len(sub_policies) == 6 and ("so3_rotation", "translation") in sub_policies
+    policy = dada.DadaPolicy(sub_policies, {}, temperature=0.5)
+    with torch.no_grad():
+        policy.weights.copy_(torch.tensor([0.1, 2.0, -1.0, 0.5, 3.0, 0.0]))
+        policy.probabilities[4] = torch.tensor([1.5, 0.2])  # read clamped to [0, 1]
+    top = policy.top_k(3)
+    assert [sp["index"] for sp in top] == [4, 1, 3]
+    assert [o["op"] for o in top[0]["ops"]] == list(sub_policies[4])
+    assert [o["probability"] for o in top[0]["ops"]] == pytest.approx([1.0, 0.2])
+    share = torch.softmax(policy.weights.detach(), -1)
+    assert [sp["weight"] for sp in top] == pytest.approx(share[[4, 1, 3]].tolist())
+    assert len(policy.top_k(25)) == 6
+
+
+def test_found_policy_applies_ops_with_their_probabilities() -> None:
+    x = torch.rand(64, 1, 8, 8)
+    always_invert = [{"ops": [{"op": "invert", "probability": 1.0, "magnitude": 1.0},
+                              {"op": "rotate", "probability": 0.0, "magnitude": 1.0}], "weight": 1.0}]
+    assert torch.equal(dada.apply_found_policy(x, always_invert, {}), 1 - x)
+    never = [{"ops": [{"op": "invert", "probability": 0.0, "magnitude": 1.0},
+                      {"op": "cutout", "probability": 0.0, "magnitude": 1.0}], "weight": 1.0}]
+    assert torch.equal(dada.apply_found_policy(x, never, {}), x)
+    half = [{"ops": [{"op": "invert", "probability": 0.5, "magnitude": 1.0},
+                     {"op": "cutout", "probability": 0.0, "magnitude": 1.0}], "weight": 1.0}]
+    torch.manual_seed(0)
+    inverted = (dada.apply_found_policy(x, half, {}) == 1 - x).flatten(1).all(1).float().mean()
+    assert 0.3 < inverted < 0.7
+
+
+def test_eeg_ops_run_through_the_search_policy_and_the_found_policy() -> None:
+    """No EEG task yet: the library's EEG ops on a synthetic (B, C, T) batch."""
+    facts = {"sfreq": 100.0}
+    sub_policies = dada.enumerate_sub_policies([op.name for op in ops_for("eeg")])
+    policy = dada.DadaPolicy(sub_policies, facts, temperature=0.5)
+    torch.manual_seed(0)
+    x, readout = torch.randn(8, 2, 300), torch.randn(8, 2, 300)  # a loss no op leaves unchanged
+    for k in range(len(sub_policies)):
+        one_hot = F.one_hot(torch.tensor(k), len(sub_policies)).float()
+        out = policy(x, one_hot)
+        assert out.shape == x.shape and torch.isfinite(out).all()
+        (out * readout).sum().backward()
+    # (a gradient is zero only where the op left the whole batch unchanged, e.g.
+    # channel_shuffle drawing identity permutations of the two channels)
+    assert (policy.probabilities.grad != 0).float().mean() > 0.9
+    assert (policy.magnitudes.grad != 0).float().mean() > 0.9
+    found = dada.apply_found_policy(x, policy.top_k(25), facts)
+    assert found.shape == x.shape and torch.isfinite(found).all() and not torch.equal(found, x)
+
+
+def test_supports_needs_two_known_ops() -> None:
+    task_cls = REGISTRY.task("qm9").cls
+    assert Dada.supports(task_cls()) is None
+    one = type("OneOp", (task_cls,), {"augmentation_space": ("jitter",)})
+    assert "at least 2" in Dada.supports(one())
+    unknown = type("Unknown", (task_cls,), {"augmentation_space": ("jitter", "teleport")})
+    assert "teleport" in Dada.supports(unknown())
+
+
+def test_end_to_end_smoke_runs_store_the_policy(tmp_path: Path) -> None:
+    result = run_cli("run", "--tasks", "mnist_rot,qm9", "--methods", "dada", "--profile", "smoke", "--seeds", "0",
+                     "--results-dir", str(tmp_path), "--no-progress")
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "runs").glob("*.json"))]
+    assert sorted(r["task"] for r in records) == ["mnist_rot", "qm9"]
+    for r in records:
+        assert r["status"] == "ok" and r["search_s"] > 0 and r["train_s"] > 0
+        chosen = r["policy"]["sub_policies"]
+        assert len(chosen) == (25 if r["task"] == "mnist_rot" else 6)
+        assert {"op", "probability", "magnitude"} <= set(chosen[0]["ops"][0])
