@@ -4,7 +4,6 @@ end-to-end smoke run through the CLI."""
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 
 import edfio
@@ -12,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from bench import store
+from bench.cli import main
 from bench.errors import DataUnavailable, UserError
 from bench.registry import load_registry
 from tests.helpers import run_cli
@@ -175,64 +176,56 @@ def test_wider_models_have_more_parameters_and_depth_is_rejected() -> None:
 
 
 def test_reference_and_fixed_transforms_are_sign_flips_and_shifts() -> None:
-    x = torch.randn(64, 2, 3000)
+    x = torch.randn(16, 2, 3000)
     y = SleepPhysionet().reference_transform(x)
-    for i in range(64):  # each output is +-x shifted circularly by at most 100 samples
-        matches = [s * k for s in (1, -1) for k in range(-100, 101)
-                   if torch.allclose(y[i], s * torch.roll(x[i], k, dims=-1))]
-        assert len(matches) == 1
+    # Recover each example's shift and sign from the circular cross-correlation, then check exactly.
+    correlation = torch.fft.irfft(torch.fft.rfft(y) * torch.fft.rfft(x).conj(), n=3000).sum(1)
+    peak = correlation.abs().argmax(dim=1)
+    shifts, signs = (peak + 1500) % 3000 - 1500, correlation.gather(1, peak[:, None]).squeeze(1).sign()
+    assert shifts.abs().max() <= 100 and set(signs.tolist()) == {-1.0, 1.0}
+    for i in range(16):
+        assert torch.equal(y[i], signs[i] * torch.roll(x[i], int(shifts[i]), dims=-1))
     assert SleepPhysionet().fixed_augment(x).shape == x.shape
 
 
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the CLI's caches and MNE's default data folder inside tmp_path."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PHYSIONET_SLEEP_PATH", str(tmp_path / "no-mne-data"))
-
-
-def test_smoke_run_of_erm_and_fixed_through_the_cli(tiny_sleep: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    cli_env(tmp_path, monkeypatch)
-    result = run_cli("run", "--tasks", "sleep_physionet", "--methods", "erm,fixed", "--profile", "smoke",
-                     "--seeds", "0", "--data-root", str(tiny_sleep), "--results-dir", str(tmp_path / "r"),
-                     "--no-progress")
-    assert result.returncode == 0, result.stdout + result.stderr
-    records = [json.loads(p.read_text()) for p in (tmp_path / "r" / "runs").glob("*.json")]
+def test_smoke_run_of_erm_and_fixed_through_the_cli(tiny_sleep: Path, tmp_path: Path, cache: Path) -> None:
+    assert main(["run", "--tasks", "sleep_physionet", "--methods", "erm,fixed", "--profile", "smoke", "--seeds", "0",
+                 "--data-root", str(tiny_sleep), "--results-dir", str(tmp_path / "r"), "--no-progress"]) == 0
+    records = store.load_records(tmp_path / "r")
     assert sorted(r["method"] for r in records) == ["erm", "fixed"]
     for record in records:
         assert record["status"] == "ok" and record["metric"] == "balanced_accuracy"
         assert 0 <= record["test_metric"] <= 1 and -1 <= record["test"]["cohen_kappa"] <= 1
         assert record["invariance"]["agreement"] is not None
-    assert len(list((tmp_path / "home" / ".cache" / "invbench").glob("sleep-*.pt"))) == len(NIGHTS)
+    assert len(list(cache.glob("sleep-*.pt"))) == len(NIGHTS)
 
 
 def test_corrupt_edf_is_one_line_error(tiny_sleep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cli_env(tmp_path, monkeypatch)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the subprocess's cache folder
     broken = tmp_path / "broken"
     broken.mkdir()
     for f in tiny_sleep.iterdir():
         (broken / f.name).write_bytes(f.read_bytes())
-    psg = broken / "SC4021E0-PSG.edf"
+    psg = broken / "SC4001E0-PSG.edf"  # the first night: nothing is windowed before it
     psg.write_bytes(psg.read_bytes()[:50_000])
     result = run_cli("run", "--tasks", "sleep_physionet", "--methods", "erm", "--profile", "smoke", "--seeds", "0",
                      "--data-root", str(broken), "--results-dir", str(tmp_path / "r"), "--no-progress")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "SC4021E0-PSG.edf" in lines[0] and "corrupt or truncated" in lines[0]
+    assert len(lines) == 1 and "SC4001E0-PSG.edf" in lines[0] and "corrupt or truncated" in lines[0]
 
 
-def test_missing_data_is_skipped_in_a_suite_and_an_error_when_named(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    cli_env(tmp_path, monkeypatch)
+def test_missing_data_is_skipped_in_a_suite_and_an_error_when_named(tmp_path: Path, cache: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("PHYSIONET_SLEEP_PATH", str(tmp_path / "no-mne-data"))  # MNE's folder: empty
     suite = tmp_path / "sleep.yaml"
     suite.write_text("description: test\nprofile: smoke\ntasks: [sleep_physionet]\nmethods: [erm]\nseeds: [0]\n")
-    result = run_cli("run", "--suite", str(suite), "--results-dir", str(tmp_path / "r"), "--no-progress")
-    assert result.returncode == 0, result.stderr
-    assert "1 skipped" in result.stdout
-    [record] = [json.loads(p.read_text()) for p in (tmp_path / "r" / "runs").glob("*.json")]
+    assert main(["run", "--suite", str(suite), "--results-dir", str(tmp_path / "r"), "--no-progress"]) == 0
+    assert "1 skipped" in capsys.readouterr().out
+    [record] = store.load_records(tmp_path / "r")
     assert record["status"] == "skipped" and "--data-root" in record["error"]
-    named = run_cli("run", "--tasks", "sleep_physionet", "--methods", "erm", "--profile", "smoke",
-                    "--results-dir", str(tmp_path / "r2"), "--no-progress")
-    assert named.returncode == 2
-    [line] = named.stderr.strip().splitlines()
+    assert main(["run", "--tasks", "sleep_physionet", "--methods", "erm", "--profile", "smoke",
+                 "--results-dir", str(tmp_path / "r2"), "--no-progress"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
     assert "sleep_physionet" in line and "--data-root" in line and "PSG.edf" in line
