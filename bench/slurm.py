@@ -154,7 +154,9 @@ def run_slurm(configs: list[Any], options: Any, settings: SlurmSettings, summary
 
     folder = Path(options.results_dir) / "slurm" / "%j"
     executor = submitit.AutoExecutor(folder=folder, cluster=settings.cluster)
-    job_options = replace(options, progress=False)
+    # Jobs may start in another folder: absolute paths, no progress bars in their logs.
+    job_options = replace(options, progress=False, results_dir=Path(options.results_dir).resolve(),
+                          data_root=Path(options.data_root).resolve() if options.data_root is not None else None)
     jobs: list[tuple[Any, Any]] = []
     for key, group in groups.items():
         executor.update_parameters(**executor_parameters(dict(key), settings.extra))
