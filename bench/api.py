@@ -184,6 +184,10 @@ class Method(nn.Module):
     profile_params: ClassVar[dict[str, dict[str, Any]]] = {}
     kind: ClassVar[str] = "baseline"  # baseline | learned_invariance | bilevel
     modalities: ClassVar[tuple[str, ...] | None] = None  # None: every modality
+    # Cluster resources this method needs beyond the suite's (``--launcher slurm``),
+    # e.g. {"time": 240, "gpus": 1}; keys: partition, time (minutes), gpus, cpus,
+    # mem (GB), each optionally prefixed "slurm_". They override the command line's.
+    resources: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, ctx: RunContext, model: nn.Module, hparams: dict[str, Any]):
         super().__init__()

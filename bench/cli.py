@@ -1,4 +1,4 @@
-"""Command line: ``python run_bench.py [run|table|plot|list] ...``.
+"""Command line: ``python run_bench.py [run|status|merge|table|plot|list] ...``.
 
 With no command, ``run`` is assumed: ``python run_bench.py`` runs the default
 ``quick`` suite. Every error a user can cause ends with one line on stderr and exit
@@ -17,7 +17,9 @@ import yaml
 from bench.data import OFFLINE_ENV
 from bench.errors import DataUnavailable, UserError
 
-COMMANDS = ("run", "table", "plot", "report", "list")
+COMMANDS = ("run", "status", "merge", "table", "plot", "report", "list")
+LAUNCHERS = ("inline", "pool", "slurm")
+SLURM_FLAGS = ("slurm_partition", "slurm_time", "slurm_gpus", "slurm_cpus", "slurm_mem", "slurm_config")
 DEFAULT_RESULTS = Path("results")
 
 
@@ -50,9 +52,44 @@ def method_param(text: str) -> tuple[str, str, Any]:
         raise argparse.ArgumentTypeError(f"malformed value in --param {text!r}") from None
 
 
+def _number(kind: Callable[[str], Any], what: str, ok: Callable[[Any], bool]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
+positive_int = _number(int, "a positive integer", lambda v: v > 0)
+non_negative_int = _number(int, "a non-negative integer", lambda v: v >= 0)
+positive_float = _number(float, "a positive number", lambda v: v > 0)
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
         raise UserError(message)
+
+
+def add_selection_args(parser: argparse.ArgumentParser) -> None:
+    """The flags that say which runs a command is about (``run`` and ``status``)."""
+    parser.add_argument("--suite", default="quick", help="suite name (bench/suites/*.yaml) or path to a .yaml file")
+    parser.add_argument("--tasks", type=comma_list(str, "tasks"), help="comma-separated tasks (replaces the suite's)")
+    parser.add_argument("--methods", type=comma_list(str, "methods"), help="comma-separated methods (replaces the suite's)")
+    parser.add_argument("--param", type=method_param, action="append", default=[], metavar="METHOD.KEY=VALUE",
+                        help="set a method hyper-parameter (repeatable)")
+    parser.add_argument("--seeds", type=comma_list(int, "seeds"), help="comma-separated integer seeds, e.g. 0,1,2")
+    parser.add_argument("--widths", type=comma_list(float, "widths", positive=True),
+                        help="comma-separated width multipliers, e.g. 0.5,1")
+    parser.add_argument("--depths", type=comma_list(int, "depths", positive=True),
+                        help="comma-separated depths, for tasks whose model family has one")
+    parser.add_argument("--profile", choices=("smoke", "quick", "paper"), help="profile (replaces the suite's)")
+    parser.add_argument("--amp", default="none", choices=("none", "bf16"),
+                        help="mixed precision of training steps and predictions (part of the run id)")
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="output folder (default: results/)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,23 +98,37 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
 
     run = sub.add_parser("run", help="run a suite (default: quick) and write one record per run")
-    run.add_argument("--suite", default="quick", help="suite name (bench/suites/*.yaml) or path to a .yaml file")
-    run.add_argument("--tasks", type=comma_list(str, "tasks"), help="comma-separated tasks (replaces the suite's)")
-    run.add_argument("--methods", type=comma_list(str, "methods"), help="comma-separated methods (replaces the suite's)")
-    run.add_argument("--param", type=method_param, action="append", default=[], metavar="METHOD.KEY=VALUE",
-                     help="set a method hyper-parameter (repeatable)")
-    run.add_argument("--seeds", type=comma_list(int, "seeds"), help="comma-separated integer seeds, e.g. 0,1,2")
-    run.add_argument("--widths", type=comma_list(float, "widths", positive=True),
-                     help="comma-separated width multipliers, e.g. 0.5,1")
-    run.add_argument("--depths", type=comma_list(int, "depths", positive=True),
-                     help="comma-separated depths, for tasks whose model family has one")
-    run.add_argument("--profile", choices=("smoke", "quick", "paper"), help="profile (replaces the suite's)")
-    run.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="output folder (default: results/)")
-    run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="device (default: cpu)")
+    add_selection_args(run)
+    run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                     help="device (default: cpu; auto: CUDA when present)")
+    run.add_argument("--deterministic", action="store_true",
+                     help="deterministic kernels (otherwise cudnn.benchmark picks the fastest)")
     run.add_argument("--data-root", type=Path, help="folder holding downloaded datasets (see README, per task)")
     run.add_argument("--offline", action="store_true", help="never download; tasks without local data are skipped")
     run.add_argument("--force", action="store_true", help="rerun runs that already have an ok record")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--launcher", choices=LAUNCHERS,
+                     help="inline (this process; the default), pool (local worker processes, -j N), "
+                          "slurm (submitit job arrays)")
+    run.add_argument("-j", "--jobs", type=positive_int,
+                     help="worker processes of the pool launcher (implies --launcher pool; default 2)")
+    slurm = run.add_argument_group("slurm launcher (also --slurm-config FILE.yaml; see README)")
+    slurm.add_argument("--slurm-partition", help="partition")
+    slurm.add_argument("--slurm-time", type=positive_int, help="time limit per run, minutes (default 60)")
+    slurm.add_argument("--slurm-gpus", type=non_negative_int, help="GPUs per run (default 0)")
+    slurm.add_argument("--slurm-cpus", type=positive_int, help="CPUs per run (default 1)")
+    slurm.add_argument("--slurm-mem", type=positive_float, help="memory per run, GB (default: the cluster's)")
+    slurm.add_argument("--slurm-config", type=Path, help="YAML file of resources (flags given here win)")
+    slurm.add_argument("--slurm-cluster", default=None, choices=("slurm", "local", "debug"),
+                       help="slurm (default); local or debug run the same path without a cluster (submitit's "
+                            "local processes / in-process executor)")
+
+    status = sub.add_parser("status", help="counts of ok / failed / skipped / running / crashed / missing runs of a suite")
+    add_selection_args(status)
+
+    merge = sub.add_parser("merge", help="merge results folders: per run the newest ok record wins")
+    merge.add_argument("sources", nargs="+", type=Path, metavar="DIR", help="results folders (each with runs/)")
+    merge.add_argument("--into", type=Path, required=True, help="results folder to merge into (created if needed)")
 
     for name, text in (("table", "write CSV and Markdown tables from the records"),
                        ("plot", "write PNG and PDF plots from the records"),
@@ -136,20 +187,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from bench import launch, store
-    from bench.registry import load_registry
-    from bench.runner import RunOptions, record_skip, resolve_device
-    from bench.suites import MethodSpec, expand, load_suite
+def plan_runs(args: argparse.Namespace, registry: Any) -> tuple[Any, list[Any]]:
+    """The suite named by the selection flags, expanded into its runs."""
+    from dataclasses import replace
 
-    if args.offline:
-        os.environ[OFFLINE_ENV] = "1"
-    if args.data_root is not None and not args.data_root.is_dir():
-        raise UserError(f"--data-root {args.data_root} is not a folder")
-    resolve_device(args.device)
-    registry = load_registry()
-    for source, error in registry.errors:
-        print(f"warning: plugin {source} failed to load: {error}", file=sys.stderr)
+    from bench.suites import MethodSpec, expand, load_suite
 
     suite = load_suite(args.suite)
     methods = tuple(MethodSpec(m) for m in args.methods) if args.methods else None
@@ -163,11 +205,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = suite.with_overrides(methods=tuple(MethodSpec(m.name, {**m.params, **params.get(m.name, {})})
                                                for m in suite.methods))
     configs, left_out = expand(suite, registry, strict=bool(args.tasks and args.methods))
-    for line in left_out:
-        print(f"note: not applicable, left out: {line}", file=sys.stderr)
+    if args.command == "run":
+        for line in left_out:
+            print(f"note: not applicable, left out: {line}", file=sys.stderr)
+    return suite, [replace(c, amp=args.amp) for c in configs]
 
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import launch, store
+    from bench.registry import load_registry
+    from bench.runner import RunOptions, record_skip, resolve_device
+    from bench.slurm import load_settings
+
+    if args.offline:
+        os.environ[OFFLINE_ENV] = "1"
+    if args.data_root is not None and not args.data_root.is_dir():
+        raise UserError(f"--data-root {args.data_root} is not a folder")
+    resolve_device(args.device)
+    launcher = args.launcher or ("pool" if args.jobs else "inline")
+    if args.jobs and launcher != "pool":
+        raise UserError(f"-j/--jobs is for --launcher pool, not {launcher}")
+    given = [f"--{f.replace('_', '-')}" for f in (*SLURM_FLAGS, "slurm_cluster") if getattr(args, f) is not None]
+    if given and launcher != "slurm":
+        raise UserError(f"{', '.join(given)} need(s) --launcher slurm")
+    slurm_settings = None
+    if launcher == "slurm":
+        slurm_settings = load_settings({"partition": args.slurm_partition, "time": args.slurm_time,
+                                        "gpus": args.slurm_gpus, "cpus": args.slurm_cpus, "mem": args.slurm_mem},
+                                       args.slurm_config, args.slurm_cluster or "slurm")
+    registry = load_registry()
+    for source, error in registry.errors:
+        print(f"warning: plugin {source} failed to load: {error}", file=sys.stderr)
+
+    suite, configs = plan_runs(args, registry)
     store.prepare_results_dir(args.results_dir)
-    options = RunOptions(args.results_dir, args.device, args.data_root, progress=not args.no_progress)
+    options = RunOptions(args.results_dir, args.device, args.data_root, progress=not args.no_progress,
+                         deterministic=args.deterministic)
     summary = launch.Summary()
     todo = launch.pending(configs, options, args.force, summary)
 
@@ -185,11 +258,41 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(f"suite {suite.name} ({suite.profile} profile): {len(configs)} runs, {len(todo)} to run, "
           f"records in {store.runs_dir(args.results_dir)}", file=sys.stderr)
-    launch.run_inline(todo, options, summary)
+    if launcher == "pool":
+        launch.run_pool(todo, options, summary, args.jobs or 2)
+    elif launcher == "slurm":
+        from bench.slurm import run_slurm
+
+        run_slurm(todo, options, slurm_settings, summary)
+    else:
+        launch.run_inline(todo, options, summary)
     print(summary.report(args.results_dir))
     print(f"next: python run_bench.py table --results-dir {args.results_dir}   "
           f"(and: plot --results-dir {args.results_dir})")
     return 1 if summary.failures else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bench.registry import load_registry
+    from bench.status import format_status, suite_status
+
+    if args.results_dir.exists() and not args.results_dir.is_dir():
+        raise UserError(f"results dir {args.results_dir} is a file, not a folder")
+    registry = load_registry()
+    suite, configs = plan_runs(args, registry)
+    print(f"suite {suite.name} ({suite.profile} profile)")
+    print(format_status(suite_status(configs, registry, args.results_dir), args.results_dir))
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from bench.merge import merge
+
+    counts = merge(args.sources, args.into)
+    archived = f" (the old records kept in {args.into / 'runs' / 'archive'})" if counts["replaced"] else ""
+    print(f"merged {len(args.sources)} folder(s) into {args.into}: {counts['added']} added, "
+          f"{counts['replaced']} replaced{archived}, {counts['kept']} kept")
+    return 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -227,7 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
             argv = ["run", *argv]
         args = build_parser().parse_args(argv)
-        return {"run": cmd_run, "table": cmd_table, "plot": cmd_plot, "report": cmd_report, "list": cmd_list}[args.command](args)
+        commands = {"run": cmd_run, "status": cmd_status, "merge": cmd_merge, "table": cmd_table, "plot": cmd_plot,
+                    "report": cmd_report, "list": cmd_list}
+        return commands[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,8 +2,9 @@
 
 The run id hashes only what determines the numbers: task, profile, method, the full
 method parameters (defaults filled in), width, depth, seed, and the source hashes of
-the method and task plugin files. Paths, devices and the order of CLI flags never
-enter it, so an unchanged run is reused and an edited method file reruns.
+the method and task plugin files, and the numeric precision when it is not the
+default (``--amp bf16``). Paths, devices and the order of CLI flags never enter it,
+so an unchanged run is reused and an edited method file reruns.
 """
 from __future__ import annotations
 
@@ -32,10 +33,13 @@ class RunConfig:
     depth: int | None = None
     seed: int = 0
     method_params: dict[str, Any] = field(default_factory=dict, hash=False)
+    amp: str = "none"  # mixed precision of training steps and predictions: none | bf16
 
     def semantic(self) -> dict[str, Any]:
+        """What the experiment is (precision aside: same seeds with and without AMP)."""
         d = asdict(self)
         d["width"] = float(d["width"])
+        del d["amp"]
         return d
 
     def run_id(self, method_source_hash: str, task_source_hash: str) -> str:
@@ -44,6 +48,8 @@ class RunConfig:
             "method_source": method_source_hash,
             "task_source": task_source_hash,
         }
+        if self.amp != "none":  # absent by default, so ids from before AMP existed still hold
+            payload["amp"] = self.amp
         return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
 
     # Seeds. Data and model initialisation do not depend on the method, so every
@@ -69,7 +75,8 @@ class RunConfig:
     def label(self, defaults: dict[str, Any]) -> str:
         """Method name plus the parameters that differ from the method's defaults."""
         changed = {k: v for k, v in self.method_params.items() if defaults.get(k) != v}
+        precision = f" [{self.amp}]" if self.amp != "none" else ""
         if not changed:
-            return self.method
+            return f"{self.method}{precision}"
         inner = ", ".join(f"{k}={v}" for k, v in sorted(changed.items()))
-        return f"{self.method} ({inner})"
+        return f"{self.method} ({inner}){precision}"

@@ -1,13 +1,19 @@
 """Launch a list of runs: skip those already done, execute the rest, summarise.
 
+Launchers: ``inline`` (this process), ``pool`` (local worker processes through
+``concurrent.futures``) and ``slurm`` (submitit job arrays, ``bench/slurm.py``).
 Every launcher calls the same ``bench.runner.execute_run`` and writes the same
 atomic records, so resuming works across launchers.
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tqdm import tqdm
@@ -72,3 +78,72 @@ def run_inline(configs: list[RunConfig], options: RunOptions, summary: Summary) 
         bar.set_description(f"run {i}/{len(configs)} {describe(config)}")
         summary.add(config, execute_run(config, options, progress))
     bar.close()
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES entries."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g.strip() for g in listed.split(",") if g.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def _init_worker(threads: int, gpus: "multiprocessing.Queue | None") -> None:
+    """Pool worker start-up: its share of the CPU cores, and its own GPU if any."""
+    if gpus is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get()  # before CUDA is first touched in this process
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _pool_run(config: RunConfig, options: RunOptions) -> dict[str, Any]:
+    return execute_run(config, options)
+
+
+def run_pool(configs: list[RunConfig], options: RunOptions, summary: Summary, jobs: int) -> None:
+    """Execute runs in ``jobs`` worker processes (spawned, so no CUDA state is
+    inherited), each with cores // jobs torch threads and, when several GPUs are
+    visible, one GPU of its own (round robin when there are more workers than GPUs)."""
+    if not configs:
+        return
+    workers = max(1, min(jobs, len(configs)))
+    context = multiprocessing.get_context("spawn")
+    gpus = visible_gpus() if options.device != "cpu" else []
+    queue = None
+    if len(gpus) > 1:
+        queue = context.Queue()
+        for i in range(workers):
+            queue.put(gpus[i % len(gpus)])
+    threads = max(1, usable_cores() // workers)
+    print(f"pool: {workers} worker(s), {threads} torch thread(s) each"
+          + (f", GPUs {','.join(gpus)} one per worker" if queue is not None else ""), file=sys.stderr)
+    registry = load_registry()
+    bar = tqdm(total=len(configs), desc="runs", unit="run", file=sys.stderr, disable=not options.progress,
+               dynamic_ncols=True)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads, queue))
+    try:
+        futures: dict[Future, RunConfig] = {
+            pool.submit(_pool_run, config, replace(options, progress=False)): config for config in configs}
+        for future in as_completed(futures):
+            config = futures[future]
+            try:
+                record = future.result()
+            except BrokenProcessPool as exc:  # a worker was killed (e.g. out of memory): no record
+                record = {"run_id": run_id_of(registry, config), "status": "failed",
+                          "error": f"worker process died without a record ({exc})"}
+            summary.add(config, record)
+            bar.update(1)
+            bar.set_postfix_str(f"{summary.counts['ok']} ok, {summary.counts['failed']} failed", refresh=False)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        bar.close()
+    pool.shutdown()

@@ -86,6 +86,12 @@ def _check_plugin(cls: type, base: type) -> str | None:
     for profile, overrides in getattr(cls, "profile_params", {}).items():
         if not isinstance(overrides, dict) or set(overrides) - set(cls.params):
             return f"{cls.__name__}.profile_params[{profile!r}] may only override keys of params"
+    if base is Method:
+        from bench.slurm import check_resources
+
+        problem = check_resources(getattr(cls, "resources", {}), f"{cls.__name__}.resources")
+        if problem:
+            return problem
     if base is Task and not cls.profiles:
         return f"{cls.__name__}.profiles is empty"
     return None

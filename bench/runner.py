@@ -3,10 +3,12 @@
 ``execute_run`` is the one function every launcher calls: it builds the task data,
 the model and the method, times search / train / eval, scores invariance, and writes
 one self-describing record, whatever happens (ok, failed with the traceback, or
-skipped with the reason). It never raises for a problem inside the run.
+skipped with the reason). It never raises for a problem inside the run. While it
+runs, a heartbeat file (``bench.heartbeat``) tells ``status`` the run is alive.
 """
 from __future__ import annotations
 
+import os
 import random
 import time
 import traceback
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 from bench import envinfo, store
+from bench.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
 from bench.api import RunContext, TaskData
 from bench.config import RunConfig
 from bench.errors import DataUnavailable, NonFiniteError, UserError
@@ -26,7 +29,7 @@ from bench.probe import invariance_probe
 from bench.progress import Progress
 from bench.registry import Registry, load_registry
 from bench.timing import PhaseTimer, peak_memory, reset_peak_memory
-from bench.training import evaluate_split, fit
+from bench.training import autocast, evaluate_split, fit
 
 RECORD_SCHEMA = 1
 
@@ -39,6 +42,8 @@ class RunOptions:
     device: str = "cpu"
     data_root: Path | None = None
     progress: bool = True
+    deterministic: bool = False  # deterministic algorithms; else cudnn.benchmark picks the fastest kernels
+    heartbeat_s: float = DEFAULT_INTERVAL_S
 
 
 def resolve_device(name: str) -> torch.device:
@@ -49,6 +54,18 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise UserError(f"unknown device {name!r}; use cpu, cuda or auto")
     return torch.device(name)
+
+
+def set_determinism(deterministic: bool) -> None:
+    """``--deterministic``: deterministic kernels (warning, not failing, where an op
+    has none, e.g. grid_sample's CUDA backward); otherwise let cuDNN benchmark
+    convolution algorithms for speed. Same seed, same CPU gives the same numbers
+    either way."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
 
 
 def seed_everything(seed: int) -> None:
@@ -91,6 +108,7 @@ def _base_record(registry: Registry, config: RunConfig, run_id: str, device: tor
         "status": None,
         "error": None,
         "traceback": None,
+        "amp": config.amp,
         "device": str(device),
         "versions": envinfo.library_versions(),
         "git": envinfo.git_commit(),
@@ -126,7 +144,8 @@ def _train_and_evaluate(registry: Registry, config: RunConfig, options: RunOptio
         out["test"] = evaluate_split(method, data.test, profile.eval_batch_size)
         out["val"] = evaluate_split(method, data.val, profile.eval_batch_size) if data.val is not None else None
         method.eval()
-        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+                autocast(device, config.amp):
             seed_everything(config.eval_seed)
             represent = method.predict if task.invariance_representation == "output" else method.embed
             out["invariance"] = invariance_score(
@@ -150,7 +169,17 @@ def execute_run(config: RunConfig, options: RunOptions, progress: Progress | Non
     progress = progress or Progress(enabled=options.progress)
     run_id = run_id_of(registry, config)
     device = resolve_device(options.device)
+    with Heartbeat(options.results_dir, run_id, options.heartbeat_s):
+        return _execute(registry, config, options, progress, run_id, device)
+
+
+def _execute(registry: Registry, config: RunConfig, options: RunOptions, progress: Progress, run_id: str,
+             device: torch.device) -> dict[str, Any]:
     record = _base_record(registry, config, run_id, device)
+    set_determinism(options.deterministic)
+    # CPU numbers are reproducible for a given thread count (reductions split by thread).
+    record.update(deterministic=options.deterministic, cudnn_benchmark=torch.backends.cudnn.benchmark,
+                  torch_threads=torch.get_num_threads())
     timer = PhaseTimer(device)
     reset_peak_memory(device)
     start = time.perf_counter()

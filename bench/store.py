@@ -75,13 +75,25 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return record
 
 
-def write_record(results_dir: Path, record: dict[str, Any]) -> Path:
+def archive_record(results_dir: Path, run_id: str) -> Path:
+    """Copy the current record of ``run_id`` to ``runs/archive/`` (never overwriting one there)."""
+    archive = runs_dir(results_dir) / "archive"
+    archive.mkdir(exist_ok=True)
+    stem = f"{run_id}.{time.strftime('%Y%m%dT%H%M%S')}"
+    dest, n = archive / f"{stem}.json", 1
+    while dest.exists():
+        dest, n = archive / f"{stem}.{n}.json", n + 1
+    shutil.copy2(record_path(results_dir, run_id), dest)
+    return dest
+
+
+def write_record(results_dir: Path, record: dict[str, Any], archive_any: bool = False) -> Path:
+    """Write ``record`` atomically; an ok record it replaces (any record with
+    ``archive_any``) is archived first."""
     path = record_path(results_dir, record["run_id"])
     old = read_record(path)
-    if old is not None and old.get("status") == "ok":
-        archive = runs_dir(results_dir) / "archive"
-        archive.mkdir(exist_ok=True)
-        shutil.copy2(path, archive / f"{record['run_id']}.{time.strftime('%Y%m%dT%H%M%S')}.json")
+    if old is not None and (archive_any or old.get("status") == "ok"):
+        archive_record(results_dir, record["run_id"])
     write_json_atomic(path, record)
     return path
 

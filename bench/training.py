@@ -6,9 +6,10 @@ parameter groups, its predictor and its epoch hook (see ``bench.api.Method``).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
-from typing import Any, Iterator
+from typing import Any, ContextManager, Iterator
 
 import torch
 
@@ -28,6 +29,22 @@ def iterate_batches(split: Split, batch_size: int, shuffle: bool, generator: tor
         else:
             idx = order[start:start + batch_size]
             yield split.x[idx], split.y[idx]
+
+
+AMP_DTYPES = {"bf16": torch.bfloat16}
+
+
+def autocast(device: torch.device, amp: str) -> ContextManager:
+    """Mixed precision for ``--amp bf16`` (training steps and predictions), else nothing.
+
+    bf16 keeps float32's exponent range, so no loss scaling is needed. Methods with
+    a search phase may wrap their own steps in it (``autocast(ctx.device, ctx.config.amp)``).
+    """
+    if amp == "none":
+        return contextlib.nullcontext()
+    if amp not in AMP_DTYPES:
+        raise UserError(f"unknown --amp {amp!r}; use none or bf16")
+    return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
 
 
 def make_optimizer(groups: list[dict[str, Any]], profile: Profile) -> torch.optim.Optimizer:
@@ -55,7 +72,8 @@ def predict_split(method: Method, split: Split, batch_size: int) -> torch.Tensor
     """The method's predictor on a whole split, in eval mode (outputs on the CPU)."""
     was_training = method.training
     method.eval()
-    outputs = [method.predict(x) for x, _ in iterate_batches(split, batch_size, shuffle=False)]
+    with autocast(method.ctx.device, method.ctx.config.amp):
+        outputs = [method.predict(x) for x, _ in iterate_batches(split, batch_size, shuffle=False)]
     method.train(was_training)
     return torch.cat(outputs).float().cpu()
 
@@ -85,7 +103,8 @@ def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str
             total = torch.zeros((), device=ctx.device)
             n_batches = 0
             for x, y in iterate_batches(data.train, profile.batch_size, shuffle=True, generator=generator):
-                loss, _ = method.training_loss(x, y)
+                with autocast(ctx.device, ctx.config.amp):  # forward and loss in bf16 under --amp; backward outside, as recommended
+                    loss, _ = method.training_loss(x, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

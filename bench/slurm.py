@@ -1,0 +1,189 @@
+"""``--launcher slurm``: runs as SLURM job arrays through submitit.
+
+Resources come, later ones winning, from: the defaults below, the top level of
+``--slurm-config FILE.yaml``, the ``--slurm-*`` flags, the method file's
+``resources`` class attribute, and the YAML's ``methods: {<name>: {...}}`` section
+(so the user has the last word). Runs are grouped by their resources and each group
+is one job array (``executor.map_array``); every job calls the same
+``bench.runner.execute_run`` and writes the same atomic record as the other
+launchers, so a half-finished cluster sweep can be finished locally.
+
+The YAML file takes the keys partition, time (minutes), gpus, cpus, mem (GB) and
+passes any other ``slurm_*`` key to submitit unchanged (e.g. ``slurm_account``,
+``slurm_qos``, ``slurm_array_parallelism``)::
+
+    partition: gpu
+    time: 120
+    gpus: 1
+    slurm_account: myproject
+    methods:
+      dada: {time: 480}
+
+``--slurm-cluster local`` (jobs as local processes) and ``debug`` (in this process)
+run the same code path without a cluster, through submitit's own executors.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+RESOURCE_TYPES: dict[str, type] = {"partition": str, "time": int, "gpus": int, "cpus": int, "mem": float}
+DEFAULTS: dict[str, Any] = {"partition": None, "time": 60, "gpus": 0, "cpus": 1, "mem": None}
+CLUSTERS = ("slurm", "local", "debug")
+POLL_S = {"slurm": 15.0, "local": 0.5, "debug": 0.0}
+
+
+def normalise_resources(resources: Any, where: str) -> dict[str, Any]:
+    """Resource dict with the ``slurm_`` prefix stripped and values checked."""
+    if not isinstance(resources, dict):
+        raise UserError(f"{where} must be a mapping of resources, got {resources!r}")
+    out = {}
+    for key, value in resources.items():
+        name = str(key).removeprefix("slurm_")
+        if name not in RESOURCE_TYPES:
+            raise UserError(f"{where}: unknown resource {key!r}; use {', '.join(RESOURCE_TYPES)}")
+        kind = RESOURCE_TYPES[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (kind, int))
+                                  or (kind is not str and value < 0)):
+            raise UserError(f"{where}: {key} must be a non-negative {kind.__name__}, got {value!r}")
+        out[name] = value
+    return out
+
+
+def check_resources(resources: Any, where: str) -> str | None:
+    """For the plugin registry: the problem with a method's ``resources``, or None."""
+    try:
+        normalise_resources(resources, where)
+    except UserError as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    cluster: str = "slurm"
+    base: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
+    per_method: dict[str, dict[str, Any]] = field(default_factory=dict)  # from the YAML's methods section
+    extra: dict[str, Any] = field(default_factory=dict)  # other slurm_* parameters, passed through
+
+    def resources_for(self, method_name: str, method_resources: dict[str, Any]) -> dict[str, Any]:
+        return {**self.base, **normalise_resources(method_resources, f"method {method_name} resources"),
+                **self.per_method.get(method_name, {})}
+
+
+def load_settings(flags: dict[str, Any], config_file: Path | None, cluster: str) -> SlurmSettings:
+    """Settings from the ``--slurm-*`` flags (None when not given) and the YAML file."""
+    if cluster not in CLUSTERS:
+        raise UserError(f"unknown --slurm-cluster {cluster!r}; use {', '.join(CLUSTERS)}")
+    raw: dict[str, Any] = {}
+    if config_file is not None:
+        if not config_file.is_file():
+            raise UserError(f"--slurm-config {config_file} is not a file")
+        try:
+            raw = yaml.safe_load(config_file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise UserError(f"--slurm-config {config_file} is not valid YAML ({exc})") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"--slurm-config {config_file} must be a mapping (partition: ..., time: ...)")
+    raw = dict(raw)
+    methods = raw.pop("methods", {}) or {}
+    if not isinstance(methods, dict):
+        raise UserError(f"--slurm-config {config_file}: methods must map method names to resources")
+    where = f"--slurm-config {config_file}"
+    extra = {k: raw.pop(k) for k in list(raw) if k.startswith("slurm_") and k.removeprefix("slurm_") not in RESOURCE_TYPES}
+    base = {**DEFAULTS, **normalise_resources(raw, where),
+            **normalise_resources({k: v for k, v in flags.items() if v is not None}, "--slurm flags")}
+    per_method = {str(name): normalise_resources(res, f"{where} methods.{name}") for name, res in methods.items()}
+    return SlurmSettings(cluster, base, per_method, extra)
+
+
+def executor_parameters(resources: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """submitit's names for our resources (generic ones, understood by every executor)."""
+    params: dict[str, Any] = {"timeout_min": resources["time"], "gpus_per_node": resources["gpus"],
+                              "cpus_per_task": resources["cpus"], "tasks_per_node": 1, "nodes": 1,
+                              "name": "invbench"}
+    if resources["mem"] is not None:
+        params["mem_gb"] = resources["mem"]
+    if resources["partition"] is not None:
+        params["slurm_partition"] = resources["partition"]
+    return {**params, **extra}
+
+
+def run_job(config: Any, options: Any) -> dict[str, Any]:
+    """The body of one array task: threads for the CPUs SLURM gave us, then the run."""
+    import torch
+
+    from bench.runner import execute_run
+
+    if hasattr(os, "sched_getaffinity"):
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+    return execute_run(config, options)
+
+
+def run_slurm(configs: list[Any], options: Any, settings: SlurmSettings, summary: Any) -> None:
+    """Submit one job array per resource group, then wait, counting finished runs."""
+    import submitit
+    from tqdm import tqdm
+
+    from bench.launch import describe
+    from bench.registry import load_registry
+    from bench.runner import run_id_of
+
+    if not configs:
+        return
+    if settings.cluster == "slurm" and shutil.which("sbatch") is None:
+        raise UserError("--launcher slurm: sbatch is not on this machine; run from the cluster's login node, "
+                        "or pass --slurm-cluster local to try the slurm path here")
+    # Jobs unpickle bench.* functions: make the checkout importable wherever they start.
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    registry = load_registry()
+    groups: dict[tuple, list[Any]] = defaultdict(list)
+    for config in configs:
+        resources = settings.resources_for(config.method, registry.method(config.method).cls.resources)
+        groups[tuple(sorted(resources.items()))].append(config)
+
+    folder = Path(options.results_dir) / "slurm" / "%j"
+    executor = submitit.AutoExecutor(folder=folder, cluster=settings.cluster)
+    # Jobs may start in another folder: absolute paths, no progress bars in their logs.
+    job_options = replace(options, progress=False, results_dir=Path(options.results_dir).resolve(),
+                          data_root=Path(options.data_root).resolve() if options.data_root is not None else None)
+    jobs: list[tuple[Any, Any]] = []
+    for key, group in groups.items():
+        executor.update_parameters(**executor_parameters(dict(key), settings.extra))
+        submitted = executor.map_array(run_job, group, [job_options] * len(group))
+        jobs += list(zip(submitted, group))
+        print(f"submitted {len(group)} run(s) as job array {submitted[0].job_id.split('_')[0]} "
+              f"with {dict(key)}", file=sys.stderr)
+    print(f"submitit logs in {folder.parent}; `python run_bench.py status` shows progress", file=sys.stderr)
+
+    config_of = {id(job): config for job, config in jobs}
+    bar = tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stderr, disable=not options.progress,
+               dynamic_ncols=True)
+    try:
+        for job in submitit.helpers.as_completed([job for job, _ in jobs], poll_frequency=POLL_S[settings.cluster]):
+            config = config_of[id(job)]
+            try:
+                summary.add(config, job.result())
+            except Exception as exc:  # noqa: BLE001 - the job died (timeout, node failure): no record
+                message = str(exc).strip().splitlines()
+                summary.add(config, {"run_id": run_id_of(registry, config), "status": "failed", "error": f"job {job.job_id} died without a record: "
+                                     f"{message[-1] if message else type(exc).__name__}"})
+            bar.update(1)
+            bar.set_postfix_str(describe(config), refresh=False)
+    except KeyboardInterrupt:
+        if settings.cluster == "slurm":
+            print("stopped waiting; the jobs keep running on the cluster and write their records. "
+                  "`python run_bench.py status` shows them.", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
