@@ -147,6 +147,8 @@ def test_cache_is_reused_and_a_corrupt_one_is_rebuilt(tiny_sleep: Path, cache: P
 def test_missing_hypnogram_channel_or_files_are_clear_errors(tmp_path: Path, cache: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     write_night(tmp_path, "SC4001E0", "SC4001EC", SHORT_NIGHT, 0)
+    (tmp_path / "ST7011J0-PSG.edf").write_bytes(b"")  # the temazepam study's files are not ours: ignored
+    assert [r.psg.name for r in task_module.find_recordings(tmp_path)] == ["SC4001E0-PSG.edf"]
     (tmp_path / "SC4001EC-Hypnogram.edf").rename(tmp_path / "SC4002EC-Hypnogram.edf")
     with pytest.raises(UserError, match="SC4001E0-PSG.edf has no hypnogram"):
         task_module.find_recordings(tmp_path)
@@ -229,3 +231,14 @@ def test_missing_data_is_skipped_in_a_suite_and_an_error_when_named(tmp_path: Pa
                  "--results-dir", str(tmp_path / "r2"), "--no-progress"]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "sleep_physionet" in line and "--data-root" in line and "PSG.edf" in line
+
+
+def test_augmentation_space_is_the_eeg_ops_and_they_apply_to_windows() -> None:
+    from bench.augment import get_op, ops_for
+
+    task = SleepPhysionet()
+    assert sorted(task.augmentation_space) == sorted(op.name for op in ops_for("eeg"))
+    x = torch.randn(4, 2, 3000)
+    for name in task.augmentation_space:
+        out = get_op(name)(x, torch.full((4,), 0.5), **task.augmentation_kwargs)
+        assert out.shape == x.shape and torch.isfinite(out).all(), name
