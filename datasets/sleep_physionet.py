@@ -212,7 +212,8 @@ def load_windows(recording: Recording) -> dict[str, torch.Tensor]:
     if path.is_file():
         try:
             windows = torch.load(path, weights_only=True)
-            if windows["x"].shape[1:] == (len(CHANNELS), int(WINDOW_S * SFREQ)) and len(windows["x"]) == len(windows["y"]):
+            x, y = windows["x"], windows["y"]
+            if x.shape[1:] == (len(CHANNELS), int(WINDOW_S * SFREQ)) and len(x) == len(y):
                 return windows
         except Exception:  # noqa: BLE001 - a corrupt cache is rebuilt, never trusted
             pass
