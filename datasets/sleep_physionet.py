@@ -38,6 +38,10 @@ by random downsampling, as their ``--downsampling`` runs do (they downsample eve
 split; here validation and test keep their natural class mix, and the metric is
 balanced accuracy).
 
+``fixed`` applies the reference group (a sign flip with probability 1/2 and a circular
+shift by up to 1 s): Rommel et al. compare single augmentations, with no one
+hand-designed baseline to copy.
+
 Windowed arrays are cached per recording under ``~/.cache/invbench`` (keyed by the
 file names, sizes and modification times and the protocol), written atomically; a
 corrupt cache is rebuilt. A corrupt or truncated EDF file is a `UserError` naming it.
@@ -100,9 +104,11 @@ def mne_folder() -> Path:
 
 
 def find_recordings(folder: Path) -> list[Recording]:
-    """Every PSG / hypnogram pair in ``folder`` or below, in name order."""
-    psgs = {p.name[:6]: p for p in sorted(folder.rglob("*-PSG.edf"))}
-    hypnograms = {p.name[:6]: p for p in sorted(folder.rglob("*-Hypnogram.edf"))}
+    """Every sleep-cassette PSG / hypnogram pair in ``folder`` or below, in name order.
+    Other Sleep-EDF files (the temazepam study's ST*, which MNE keeps in the same
+    folder) are ignored: their subject numbers are another study's."""
+    psgs = {p.name[:6]: p for p in sorted(folder.rglob("SC4*-PSG.edf"))}
+    hypnograms = {p.name[:6]: p for p in sorted(folder.rglob("SC4*-Hypnogram.edf"))}
     recordings = []
     for key, psg in sorted(psgs.items()):
         if key not in hypnograms:
@@ -206,7 +212,8 @@ def load_windows(recording: Recording) -> dict[str, torch.Tensor]:
     if path.is_file():
         try:
             windows = torch.load(path, weights_only=True)
-            if windows["x"].shape[1:] == (len(CHANNELS), int(WINDOW_S * SFREQ)) and len(windows["x"]) == len(windows["y"]):
+            x, y = windows["x"], windows["y"]
+            if x.shape[1:] == (len(CHANNELS), int(WINDOW_S * SFREQ)) and len(x) == len(y):
                 return windows
         except Exception:  # noqa: BLE001 - a corrupt cache is rebuilt, never trusted
             pass

@@ -32,6 +32,8 @@ START = datetime.datetime(1989, 4, 24, 16, 13)
 LONG_NIGHT = [("Sleep stage W", 2400), ("Sleep stage 1", 60), ("Sleep stage 2", 90), ("Sleep stage 3", 60),
               ("Sleep stage 4", 30), ("Sleep stage R", 60), ("Sleep stage ?", 30), ("Movement time", 30),
               ("Sleep stage 2", 30), ("Sleep stage W", 2400), ("Sleep stage ?", 600)]
+# Sleep spans 2400-2790 s: wake more than 30 min away from it is [0, 600) and [4590, 5190).
+LONG_NIGHT_FAR_WAKE = ((0, 600), (4590, 5190))
 SHORT_NIGHT = [("Sleep stage W", 120), ("Sleep stage 1", 60), ("Sleep stage 2", 120), ("Sleep stage 3", 60),
                ("Sleep stage R", 90), ("Sleep stage W", 60)]
 NIGHTS = {("SC4001E0", "SC4001EC"): LONG_NIGHT, ("SC4011E0", "SC4011EH"): SHORT_NIGHT,
@@ -39,9 +41,11 @@ NIGHTS = {("SC4001E0", "SC4001EC"): LONG_NIGHT, ("SC4011E0", "SC4011EH"): SHORT_
           ("SC4031E0", "SC4031EC"): SHORT_NIGHT}
 
 
-def write_night(folder: Path, psg_name: str, hypnogram_name: str, stages: list[tuple[str, int]], seed: int) -> None:
+def write_night(folder: Path, psg_name: str, hypnogram_name: str, stages: list[tuple[str, int]], seed: int,
+                far_wake: tuple[tuple[int, int], ...] = ()) -> None:
     """A Sleep-EDF-like night: the two EEG derivations at 100 Hz in uV, with their own
-    offset and gain, plus an unused 1 Hz channel; and an EDF+ hypnogram."""
+    offset and gain, plus an unused 1 Hz channel; and an EDF+ hypnogram. The
+    ``far_wake`` intervals (s) carry a 12 Hz wave: wake that trimming must drop."""
     rng = np.random.default_rng(seed)
     seconds = sum(d for stage, d in stages if stage != "Sleep stage ?" or d < 600)
     t = np.arange(seconds * 100) / 100
@@ -51,6 +55,9 @@ def write_night(folder: Path, psg_name: str, hypnogram_name: str, stages: list[t
         inside = (t >= onset) & (t < onset + duration)
         wave[inside] = np.sin(2 * np.pi * FREQ[stage] * t[inside])
         onset += duration
+    for start, stop in far_wake:
+        inside = (t >= start) & (t < stop)
+        wave[inside] = np.sin(2 * np.pi * 12.0 * t[inside])
     fpz = 30 + 40 * wave + rng.normal(0, 2, t.size)
     pz = -10 + 15 * wave + rng.normal(0, 1, t.size)
     signals = [
@@ -74,7 +81,7 @@ def write_night(folder: Path, psg_name: str, hypnogram_name: str, stages: list[t
 def tiny_sleep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("sleep-edf")
     for seed, ((psg, hypnogram), stages) in enumerate(NIGHTS.items()):
-        write_night(folder, psg, hypnogram, stages, seed)
+        write_night(folder, psg, hypnogram, stages, seed, LONG_NIGHT_FAR_WAKE if stages is LONG_NIGHT else ())
     return folder
 
 
@@ -97,13 +104,12 @@ def test_windows_follow_the_hypnogram(tiny_sleep: Path) -> None:
     assert x.shape == (60 + 2 + 3 + 2 + 1 + 2 + 1 + 60, 2, 3000) and x.dtype == np.float32
     assert np.bincount(y, minlength=5).tolist() == [120, 2, 4, 3, 2]
     assert y[:60].tolist() == [0] * 60 and y[60:].tolist() == [1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 2] + [0] * 60
-    # Every window was cut from its own annotation (its stage's frequency dominates).
+    # Every window was cut from its own annotation (its stage's frequency dominates), and
+    # none from the wake more than 30 min away from sleep (12 Hz there).
     expected = torch.tensor([LABEL_FREQ[int(c)] for c in y])
     torch.testing.assert_close(dominant_frequency(torch.from_numpy(x)), expected, atol=0.01, rtol=0)
     # Channel-wise standardisation over the recording's windows (offsets and gains removed).
     assert np.allclose(x.mean(axis=(0, 2)), 0, atol=1e-4) and np.allclose(x.std(axis=(0, 2)), 1, atol=1e-4)
-    # Wake windows far from sleep are not there: the first one sits 30 min before sleep onset.
-    assert len(x) == 131
 
 
 def test_subject_wise_splits_are_disjoint_and_fixed(tiny_sleep: Path, cache: Path) -> None:
@@ -147,6 +153,8 @@ def test_cache_is_reused_and_a_corrupt_one_is_rebuilt(tiny_sleep: Path, cache: P
 def test_missing_hypnogram_channel_or_files_are_clear_errors(tmp_path: Path, cache: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     write_night(tmp_path, "SC4001E0", "SC4001EC", SHORT_NIGHT, 0)
+    (tmp_path / "ST7011J0-PSG.edf").write_bytes(b"")  # the temazepam study's files are not ours: ignored
+    assert [r.psg.name for r in task_module.find_recordings(tmp_path)] == ["SC4001E0-PSG.edf"]
     (tmp_path / "SC4001EC-Hypnogram.edf").rename(tmp_path / "SC4002EC-Hypnogram.edf")
     with pytest.raises(UserError, match="SC4001E0-PSG.edf has no hypnogram"):
         task_module.find_recordings(tmp_path)
@@ -229,3 +237,14 @@ def test_missing_data_is_skipped_in_a_suite_and_an_error_when_named(tmp_path: Pa
                  "--results-dir", str(tmp_path / "r2"), "--no-progress"]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "sleep_physionet" in line and "--data-root" in line and "PSG.edf" in line
+
+
+def test_augmentation_space_is_the_eeg_ops_and_they_apply_to_windows() -> None:
+    from bench.augment import get_op, ops_for
+
+    task = SleepPhysionet()
+    assert sorted(task.augmentation_space) == sorted(op.name for op in ops_for("eeg"))
+    x = torch.randn(4, 2, 3000)
+    for name in task.augmentation_space:
+        out = get_op(name)(x, torch.full((4,), 0.5), **task.augmentation_kwargs)
+        assert out.shape == x.shape and torch.isfinite(out).all(), name
