@@ -101,7 +101,8 @@ class Sinusoids(Task):
     input_shape = (1, 1000)
     # The paper's experiment learns over FrequencyShift alone.
     augmentation_space = ("frequency_shift",)
-    augmentation_kwargs = {"sfreq": SFREQ}
+    # AugNet's differentiable FrequencyShift spans 0-2 Hz (the library's default is 5 Hz).
+    augmentation_kwargs = {"sfreq": SFREQ, "ranges": {"frequency_shift": 2.0}}
     reference_symmetry = "FrequencyShift with probability 1, shift uniform in +-0.5 Hz"
     fixed_augmentation = "the 'oracle' FrequencyShift: probability 0.5, shift uniform in +-0.5 Hz"
     profiles = {
