@@ -79,12 +79,14 @@ def invariance_score(
     x: torch.Tensor,
     batch_size: int,
     generator: torch.Generator,
+    clean: torch.Tensor | None = None,
 ) -> dict[str, float | None]:
     """Median invariance score of ``represent`` under ``transform`` over ``x``.
 
     ``predict`` (classification only) gives the prediction agreement rate. The
     random pairing uses ``generator``; the caller seeds the global RNG that the
-    transform draws from, so the score is reproducible.
+    transform draws from, so the score is reproducible. ``clean``: the
+    representations of ``x`` if already computed (the probe scores many transforms).
     """
     n = len(x)
     order = torch.randperm(n, generator=generator)
@@ -94,11 +96,12 @@ def invariance_score(
     for start in range(0, n, batch_size):
         xb = x[start:start + batch_size]
         xb_t = transform(xb)
-        z.append(represent(xb).float().cpu())
+        if clean is None:
+            z.append(represent(xb).float().cpu())
         z_t.append(represent(xb_t).float().cpu())
         if predict is not None:
             agree.append((predict(xb).argmax(1) == predict(xb_t).argmax(1)).float().cpu())
-    z_all, z_t_all = torch.cat(z), torch.cat(z_t)
+    z_all, z_t_all = (torch.cat(z) if clean is None else clean.float().cpu()), torch.cat(z_t)
     baseline = cosine_distance(z_all, z_all[partner.to(z_all.device)])
     transformed = cosine_distance(z_all, z_t_all)
     scores = (baseline - transformed) / (baseline + 1e-8)

@@ -36,6 +36,7 @@ def invariance_probe(represent: Callable[[torch.Tensor], torch.Tensor], op_names
                      facts: dict[str, Any], x: torch.Tensor, batch_size: int, seed: int) -> dict[str, float]:
     """{op name: median invariance score of ``represent`` under that op}."""
     x = x[:PROBE_EXAMPLES]
+    clean = torch.cat([represent(x[i:i + batch_size]).float().cpu() for i in range(0, len(x), batch_size)])
     scores = {}
     for name in op_names:
         op = get_op(name)
@@ -46,5 +47,5 @@ def invariance_probe(represent: Callable[[torch.Tensor], torch.Tensor], op_names
 
         torch.manual_seed(seed)
         scores[name] = invariance_score(represent, None, transform, x, batch_size,
-                                        torch.Generator().manual_seed(seed))["score"]
+                                        torch.Generator().manual_seed(seed), clean=clean)["score"]
     return scores
