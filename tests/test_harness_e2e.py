@@ -19,7 +19,8 @@ REQUIRED_KEYS = {
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     results = tmp_path_factory.mktemp("smoke")
-    assert main(["run", "--suite", "smoke", "--tasks", "mnist_rot", "--results-dir", str(results), "--no-progress"]) == 0
+    assert main(["run", "--suite", "smoke", "--tasks", "mnist_rot", "--methods", "erm,fixed", "--results-dir", str(results),
+                 "--no-progress"]) == 0
     return results
 
 
@@ -64,7 +65,8 @@ def test_table_and_plot_from_records(smoke_results: Path, capsys: pytest.Capture
 
 def test_rerun_skips_finished_runs(smoke_results: Path, capsys: pytest.CaptureFixture) -> None:
     before = {p.name: p.stat().st_mtime_ns for p in store.runs_dir(smoke_results).glob("*.json")}
-    assert main(["run", "--suite", "smoke", "--tasks", "mnist_rot", "--results-dir", str(smoke_results), "--no-progress"]) == 0
+    assert main(["run", "--suite", "smoke", "--tasks", "mnist_rot", "--methods", "erm,fixed", "--results-dir",
+                 str(smoke_results), "--no-progress"]) == 0
     assert "2 reused" in capsys.readouterr().out
     after = {p.name: p.stat().st_mtime_ns for p in store.runs_dir(smoke_results).glob("*.json")}
     assert before == after
