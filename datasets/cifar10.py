@@ -25,7 +25,7 @@ Models (``Profile.options["arch"]``):
   3x3 stem, no max-pool), base channels ``round(64 * width)``; depth ``8n + 2`` (18:
   two blocks per stage).
 
-Deviations: ``quick`` is a CPU budget (a WRN-16-1 on 4,000 / 1,000 / 2,000 images,
+Deviations: ``quick`` is a CPU budget (a WRN-10-1 on 4,000 / 1,000 / 2,000 images,
 10 epochs); ``paper`` follows Faster AA / DADA's WRN-40-2 protocol (200 epochs, batch
 128, SGD nesterov lr 0.1, weight decay 5e-4, cosine) without the learning-rate warm-up
 of some Fast AA configurations. The Faster AA / DADA WRN sets BN momentum 0.9 in
@@ -225,7 +225,7 @@ class Cifar10(Task):
                          options={"n_train": 96, "n_val": 32, "n_test": 64, "arch": "wrn", "depth": 10, "widen": 0.25}),
         "quick": Profile(epochs=10, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4, nesterov=True,
                          schedule="cosine",
-                         options={"n_train": 4000, "n_val": 1000, "n_test": 2000, "arch": "wrn", "depth": 16,
+                         options={"n_train": 4000, "n_val": 1000, "n_test": 2000, "arch": "wrn", "depth": 10,
                                   "widen": 1.0}),
         "paper": Profile(epochs=200, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4, nesterov=True,
                          schedule="cosine",
