@@ -103,10 +103,6 @@ def _init_worker(threads: int, gpus: "multiprocessing.Queue | None") -> None:
     torch.set_num_threads(threads)
 
 
-def _pool_run(config: RunConfig, options: RunOptions) -> dict[str, Any]:
-    return execute_run(config, options)
-
-
 def run_pool(configs: list[RunConfig], options: RunOptions, summary: Summary, jobs: int) -> None:
     """Execute runs in ``jobs`` worker processes (spawned, so no CUDA state is
     inherited), each with cores // jobs torch threads and, when several GPUs are
@@ -130,7 +126,7 @@ def run_pool(configs: list[RunConfig], options: RunOptions, summary: Summary, jo
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads, queue))
     try:
         futures: dict[Future, RunConfig] = {
-            pool.submit(_pool_run, config, replace(options, progress=False)): config for config in configs}
+            pool.submit(execute_run, config, replace(options, progress=False)): config for config in configs}
         for future in as_completed(futures):
             config = futures[future]
             try:

@@ -100,10 +100,14 @@ def load_settings(flags: dict[str, Any], config_file: Path | None, cluster: str)
     if not isinstance(methods, dict):
         raise UserError(f"--slurm-config {config_file}: methods must map method names to resources")
     where = f"--slurm-config {config_file}"
-    extra = {k: raw.pop(k) for k in list(raw) if k.startswith("slurm_") and k.removeprefix("slurm_") not in RESOURCE_TYPES}
+    extra = {k: raw.pop(k) for k in list(raw)
+             if isinstance(k, str) and k.startswith("slurm_") and k.removeprefix("slurm_") not in RESOURCE_TYPES}
     base = {**DEFAULTS, **normalise_resources(raw, where),
             **normalise_resources({k: v for k, v in flags.items() if v is not None}, "--slurm flags")}
     per_method = {str(name): normalise_resources(res, f"{where} methods.{name}") for name, res in methods.items()}
+    if cluster == "slurm" and shutil.which("sbatch") is None:
+        raise UserError("--launcher slurm: sbatch is not on this machine; run from the cluster's login node, "
+                        "or pass --slurm-cluster local to try the slurm path here")
     return SlurmSettings(cluster, base, per_method, extra)
 
 
@@ -141,9 +145,6 @@ def run_slurm(configs: list[Any], options: Any, settings: SlurmSettings, summary
 
     if not configs:
         return
-    if settings.cluster == "slurm" and shutil.which("sbatch") is None:
-        raise UserError("--launcher slurm: sbatch is not on this machine; run from the cluster's login node, "
-                        "or pass --slurm-cluster local to try the slurm path here")
     # Jobs unpickle bench.* functions: make the checkout importable wherever they start.
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     registry = load_registry()
