@@ -128,6 +128,12 @@ def flatten_numbers(value: Any, prefix: str = "") -> dict[str, float]:
 
 
 MAX_TRAJECTORIES = 12
+BOOKKEEPING = ("index", "unit", "count")  # numeric leaves that are not learned parameters
+
+
+def is_learned_parameter(key: str) -> bool:
+    last = key.rsplit("/", 1)[-1]
+    return last not in BOOKKEEPING and not last.startswith("n_")
 
 
 def learned_augmentation_trajectories(records: list[dict[str, Any]], task: str, profile: str, stem: Path
@@ -144,10 +150,14 @@ def learned_augmentation_trajectories(records: list[dict[str, Any]], task: str, 
     for ax, (label, record) in zip(axes[:, 0], sorted(runs.items())):
         epochs = [e["epoch"] + 1 for e in record["history"] if "augmentation" in e]
         series = [flatten_numbers(e["augmentation"]) for e in record["history"] if "augmentation" in e]
-        keys = sorted(series[-1], key=lambda k: -abs(series[-1][k]))[:MAX_TRAJECTORIES]
+        learned = [k for k in series[-1] if is_learned_parameter(k)]
+        # The parameters that moved most, then the largest.
+        spread = {k: max(s.get(k, 0.0) for s in series) - min(s.get(k, 0.0) for s in series) for k in learned}
+        keys = sorted(learned, key=lambda k: (-spread[k], -abs(series[-1][k])))[:MAX_TRAJECTORIES]
         for i, key in enumerate(sorted(keys)):
-            ax.plot(epochs, [s.get(key, float("nan")) for s in series], "-", color=f"C{i % 10}", label=key)
-        shown = "" if len(series[-1]) <= MAX_TRAJECTORIES else f" ({MAX_TRAJECTORIES} largest of {len(series[-1])})"
+            ax.plot(epochs, [s.get(key, float("nan")) for s in series], "-o", markersize=3, color=f"C{i % 10}",
+                    label=key)
+        shown = "" if len(learned) <= MAX_TRAJECTORIES else f" ({MAX_TRAJECTORIES} that moved most, of {len(learned)})"
         ax.set_title(f"{task} ({profile}) {label}: seed {record['seed']}, width {record['width']:g}{shown}",
                      fontsize=9)
         ax.set_xlabel("epoch")
