@@ -127,13 +127,13 @@ class DadaPolicy(nn.Module):
         # Forward value: the sampled sub-policy's output (w is one-hot). Backward: the
         # gradient of the soft sample reaches every weight; unsampled sub-policies
         # stand in with the clean input (they are not computed).
-        # The value is exactly the sampled sub-policy's output.
         chosen, others = w[k].to(x.dtype), (w.sum() - w[k]).to(x.dtype)
         return out + (chosen - chosen.detach()) * out + (others - others.detach()) * x
 
     @torch.no_grad()
     def project_(self) -> None:
-        self.probabilities.clamp_(0, 1)
+        # Inside the gate's clamp range, so a probability at a bound still learns.
+        self.probabilities.clamp_(PROBABILITY_EPS, 1 - PROBABILITY_EPS)
         self.magnitudes.clamp_(0, 1)
 
     @torch.no_grad()

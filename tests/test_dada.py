@@ -196,6 +196,9 @@ def test_search_changes_the_policy_uses_fresh_validation_batches_and_leaves_the_
     assert torch.equal(a, b)
     assert not torch.equal(a, x) and not torch.equal(a, c)
 
+    again, _ = make_method("mnist_rot", search_size=48, search_batch_size=8)
+    assert again.search() == policy  # seeded: the same search gives the same policy
+
 
 def test_top_k_orders_by_weight_and_stops_at_the_number_of_sub_policies() -> None:
     sub_policies = dada.enumerate_sub_policies(["so3_rotation", "translation", "jitter", "reflection"])
