@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from bench import store
@@ -18,7 +19,7 @@ from bench.augment.geometry import rotate
 from bench.config import RunConfig
 from bench.errors import UserError
 from bench.registry import load_registry
-from bench.suites import expand, load_suite
+from bench.suites import SUITES_DIR, expand, load_suite
 from bench.training import make_optimizer
 from tests.helpers import run_cli
 
@@ -282,18 +283,23 @@ def test_invariance_recovery_suite_expands_to_both_tasks_and_several_seeds() -> 
 
 
 def test_invariance_recovery_machinery_on_the_smoke_profile(tmp_path: Path) -> None:
-    # No --methods: it would replace the suite's method entries and their parameters.
-    result = run_cli("run", "--suite", "invariance_recovery", "--profile", "smoke", "--seeds", "0",
-                     "--results-dir", str(tmp_path), "--no-progress")
+    # The suite's own augerino entry (with its parameters; --methods would replace
+    # them), without erm to keep the test short.
+    suite = yaml.safe_load((SUITES_DIR / "invariance_recovery.yaml").read_text())
+    suite["methods"] = [m for m in suite["methods"] if isinstance(m, dict) and m["name"] == "augerino"]
+    path = tmp_path / "invariance_recovery.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    result = run_cli("run", "--suite", str(path), "--profile", "smoke", "--seeds", "0",
+                     "--results-dir", str(tmp_path / "results"), "--no-progress")
     assert result.returncode == 0, result.stdout + result.stderr
-    records = [r for r in store.load_records(tmp_path) if r["method"] == "augerino"]
+    records = store.load_records(tmp_path / "results")
     assert {r["task"] for r in records} == {"mnist_rot", "mnist_updown"}
     for record in records:
         assert record["method_params"]["init"] == {"rotate": -1.0}  # the suite's parameters reached the run
         assert record["status"] == "ok", record["error"]
         ranges = rotation_ranges(record)
         assert len(ranges) == len(record["history"]) + 1 and all(0 < r < 10 for r in ranges)
-    table = run_cli("table", "--results-dir", str(tmp_path))
+    table = run_cli("table", "--results-dir", str(tmp_path / "results"))
     assert table.returncode == 0, table.stderr
 
 
