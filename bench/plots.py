@@ -5,6 +5,7 @@ were run; the learned augmentation parameters over training; the invariance prob
 (methods x ops) as a heatmap. Error bars: sample std over seeds."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -81,16 +82,39 @@ def metric_vs_cost(summary: pd.DataFrame, task: str, profile: str, metric: str, 
     return _save(fig, stem)
 
 
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def short_labels(labels: list[str]) -> dict[str, str]:
+    """Drop the parameters that every label of the same method shares, e.g.
+    "augnet (layers=x, ncopies=1)", "augnet (layers=x, ncopies=10)" -> "augnet (ncopies=1)" ..."""
+    parsed = {}
+    for label in labels:
+        name, _, inner = label.partition(" (")
+        parsed[label] = (name, [p for p in inner.rstrip(")").split(", ") if p] if inner else [])
+    out = {}
+    for label, (name, params) in parsed.items():
+        siblings = [p for n, p in parsed.values() if n == name]
+        common = set.intersection(*(set(p) for p in siblings)) if len(siblings) > 1 else set()
+        kept = [p for p in params if p not in common]
+        out[label] = f"{name} ({', '.join(kept)})" if kept else name
+    return out
+
+
 def _vs_width(summary: pd.DataFrame, column: str, ylabel: str, title: str, stem: Path) -> list[Path]:
+    """One colour per method label, one line style per depth; legend beside the axes."""
     ok = summary[summary["n"] > 0]
-    several_depths = ok["depth"].nunique(dropna=False) > 1
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    groups = ok.groupby(["method", ok["depth"].fillna(-1)], sort=True)
-    for i, ((label, depth), group) in enumerate(groups):
+    depths = sorted(ok["depth"].fillna(-1).unique())
+    methods = sorted(ok["method"].unique())
+    short = short_labels(methods)
+    n_lines = len(methods) * len(depths)
+    fig, ax = plt.subplots(figsize=(9.6, max(4.4, 0.25 * n_lines + 1.0)))
+    for (label, depth), group in ok.groupby(["method", ok["depth"].fillna(-1)], sort=True):
         group = group.sort_values("width")
-        name = _series_label(label, int(depth) if depth != -1 else "default", several_depths)
+        name = textwrap.fill(short[label], 45) + (f", depth {int(depth)}" if len(depths) > 1 else "")
         _errorbar(ax, group["width"], group[f"{column}_mean"], None, group[f"{column}_std"].fillna(0), name,
-                  fmt="-o", color=f"C{i % 10}")
+                  fmt="o", linestyle=LINESTYLES[depths.index(depth) % len(LINESTYLES)],
+                  color=f"C{methods.index(label) % 10}")
     ax.set_xscale("log", base=2)
     widths = sorted(ok["width"].unique())
     ax.set_xticks(widths, [f"{w:g}" for w in widths])
@@ -99,7 +123,7 @@ def _vs_width(summary: pd.DataFrame, column: str, ylabel: str, title: str, stem:
     ax.set_ylabel(ylabel)
     ax.set_title(f"{title}: mean ± std over seeds ({_n_label(ok)})", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _save(fig, stem)
 
 
@@ -177,10 +201,11 @@ def probe_heatmap(records: list[dict[str, Any]], task: str, profile: str, stem: 
         return []
     ops = list(next(iter(rows.values()))[0])
     table = pd.DataFrame({m: pd.DataFrame(p).mean() for m, p in sorted(rows.items())}).T[ops]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(ops), 1.4 + 0.4 * len(table)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 3.5 + 0.45 * len(ops)), 1.6 + 0.4 * len(table)))
     image = ax.imshow(table.to_numpy(), vmin=-1, vmax=1, cmap="RdBu", aspect="auto")
     ax.set_xticks(range(len(ops)), ops, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(len(table)), table.index, fontsize=7)
+    short = short_labels([str(m) for m in table.index])
+    ax.set_yticks(range(len(table)), [textwrap.fill(short[str(m)], 40) for m in table.index], fontsize=7)
     for (i, j), v in np.ndenumerate(table.to_numpy()):
         ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6)
     fig.colorbar(image, ax=ax, label="invariance score (1 = invariant)")

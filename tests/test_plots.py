@@ -46,3 +46,14 @@ def test_a_single_width_draws_no_width_figures(tmp_path: Path) -> None:
     written = {p.name for p in write_plots([record("erm", 1.0, 0, 0.5, 0.1)], tmp_path)}
     assert "toy.quick.metric_vs_time.png" in written
     assert not any("width" in name or "learned_augmentation" in name for name in written)
+
+
+def test_short_labels_drop_parameters_shared_by_every_variant_of_a_method() -> None:
+    from bench.plots import short_labels
+
+    labels = ["augnet (layers=f, ncopies=1)", "augnet (layers=f, ncopies=10)", "augnet (layers=f)", "erm",
+              "augerino (reg=0.1)"]
+    assert short_labels(labels) == {"augnet (layers=f, ncopies=1)": "augnet (ncopies=1)",
+                                    "augnet (layers=f, ncopies=10)": "augnet (ncopies=10)",
+                                    "augnet (layers=f)": "augnet", "erm": "erm",
+                                    "augerino (reg=0.1)": "augerino (reg=0.1)"}
