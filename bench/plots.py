@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench.metrics import METRICS  # noqa: E402
-from bench.tables import task_tables  # noqa: E402
+from bench.tables import flatten_numbers, is_learned_parameter, task_tables  # noqa: E402
 
 
 def _metric_label(metric: str) -> str:
@@ -51,10 +51,6 @@ def pareto_front(cost: list[float], value: list[float], higher_is_better: bool) 
 
 def _n_label(ok: pd.DataFrame) -> str:
     return f"n = {ok['n'].min()}" if ok["n"].nunique() == 1 else f"n = {ok['n'].min()}–{ok['n'].max()}"
-
-
-def _series_label(row_method: str, depth: Any, several_depths: bool) -> str:
-    return f"{row_method}, depth {depth}" if several_depths else row_method
 
 
 def metric_vs_cost(summary: pd.DataFrame, task: str, profile: str, metric: str, stem: Path) -> list[Path]:
@@ -138,26 +134,7 @@ def invariance_vs_width(summary: pd.DataFrame, task: str, profile: str, stem: Pa
                      f"{task} ({profile}) invariance", stem)
 
 
-def flatten_numbers(value: Any, prefix: str = "") -> dict[str, float]:
-    """{"a/b/c": number} for every numeric leaf of nested dicts / lists."""
-    if isinstance(value, bool):
-        return {}
-    if isinstance(value, (int, float)):
-        return {prefix: float(value)}
-    out: dict[str, float] = {}
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        out.update(flatten_numbers(item, f"{prefix}/{key}" if prefix else str(key)))
-    return out
-
-
 MAX_TRAJECTORIES = 12
-BOOKKEEPING = ("index", "unit", "count")  # numeric leaves that are not learned parameters
-
-
-def is_learned_parameter(key: str) -> bool:
-    last = key.rsplit("/", 1)[-1]
-    return last not in BOOKKEEPING and not last.startswith("n_")
 
 
 def learned_augmentation_trajectories(records: list[dict[str, Any]], task: str, profile: str, stem: Path

@@ -3,7 +3,8 @@
 One table per (task, profile): a row per method label (method plus non-default
 parameters), width and depth, with the test metric as mean ± sample std over the
 seeds whose run is ok (n named in its own column), and failed / skipped runs shown
-with their reason, never dropped. Written as CSV (numbers) and Markdown.
+with their reason, never dropped. Written as CSV (numbers) and Markdown; the final
+learned augmentation parameters per method go to ``<task>.<profile>.learned_augmentation.csv``.
 """
 from __future__ import annotations
 
@@ -133,6 +134,43 @@ def task_tables(records: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[pd
     return out
 
 
+def flatten_numbers(value: Any, prefix: str = "") -> dict[str, float]:
+    """{"a/b/c": number} for every numeric leaf of nested dicts / lists."""
+    if isinstance(value, bool):
+        return {}
+    if isinstance(value, (int, float)):
+        return {prefix: float(value)}
+    out: dict[str, float] = {}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        out.update(flatten_numbers(item, f"{prefix}/{key}" if prefix else str(key)))
+    return out
+
+
+BOOKKEEPING = ("index", "unit", "count")  # numeric leaves that are not learned parameters
+
+
+def is_learned_parameter(key: str) -> bool:
+    last = key.rsplit("/", 1)[-1]
+    return last not in BOOKKEEPING and not last.startswith("n_")
+
+
+def learned_parameters(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Final learned augmentation parameters of the ok runs of one task and profile, as
+    mean ± std over seeds per method label, width and parameter (a long table)."""
+    rows = []
+    for r in records:
+        if r.get("status") == "ok" and r.get("learned_augmentation"):
+            for key, value in flatten_numbers(r["learned_augmentation"]).items():
+                if is_learned_parameter(key):
+                    rows.append({"method": r.get("label") or r["method"], "width": r.get("width"), "parameter": key,
+                                 "value": value})
+    if not rows:
+        return pd.DataFrame(columns=["method", "width", "parameter", "mean", "std", "n"])
+    frame = pd.DataFrame(rows).groupby(["method", "width", "parameter"], sort=True)["value"]
+    return frame.agg(mean="mean", std="std", n="count").reset_index()
+
+
 def write_tables(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     """Write ``<task>.<profile>.csv`` / ``.md`` per task and ``runs.csv``; return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -142,6 +180,11 @@ def write_tables(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         summary.assign(metric=metric).round(6).to_csv(csv, index=False)
         md.write_text(to_markdown(summary, task, profile, metric))
         written += [csv, md]
+        learned = learned_parameters([r for r in records if r.get("task") == task and r.get("profile") == profile])
+        if len(learned):
+            path = out_dir / f"{task}.{profile}.learned_augmentation.csv"
+            learned.round(6).to_csv(path, index=False)
+            written.append(path)
     runs = out_dir / "runs.csv"
     records_frame(records).to_csv(runs, index=False)
     return [*written, runs]

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 from typing import Any
 
-from bench.plots import flatten_numbers, pareto_front, write_plots
+from bench.plots import pareto_front, write_plots
+from bench.tables import flatten_numbers, learned_parameters
 
 
 def test_pareto_front_keeps_only_points_nothing_beats_on_cost_and_metric() -> None:
@@ -57,3 +60,11 @@ def test_short_labels_drop_parameters_shared_by_every_variant_of_a_method() -> N
                                     "augnet (layers=f, ncopies=10)": "augnet (ncopies=10)",
                                     "augnet (layers=f)": "augnet", "erm": "erm",
                                     "augerino (reg=0.1)": "augerino (reg=0.1)"}
+
+
+def test_learned_parameters_are_averaged_over_seeds_without_bookkeeping_numbers() -> None:
+    records = [{**record("augerino", 1.0, s, 0.5, 0.1), "learned_augmentation": {"widths": {"rotate": w}, "n_ops": 6}}
+               for s, w in ((0, 3.0), (1, 5.0))]
+    table = learned_parameters(records)
+    assert table.to_dict("records") == [{"method": "augerino", "width": 1.0, "parameter": "widths/rotate",
+                                         "mean": 4.0, "std": pytest.approx(2 ** 0.5), "n": 2}]
