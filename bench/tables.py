@@ -67,13 +67,15 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _num(value: Any) -> str:
+def _decimals(value: float) -> int:
+    return 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 4
+
+
+def _num(value: Any, decimals: int | None = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     value = float(value)
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.4f}"
+    return f"{value:.{_decimals(value) if decimals is None else decimals}f}"
 
 
 def _seconds(value: Any) -> str:
@@ -84,7 +86,8 @@ def _mean_std(row: pd.Series, column: str, n: int) -> str:
     mean, std = row[f"{column}_mean"], row[f"{column}_std"]
     if n == 0 or pd.isna(mean):
         return "–"
-    return f"{_num(mean)} ± {_num(std)}" if n > 1 else f"{_num(mean)}"
+    # The std with the mean's precision: "361 ± 6", not "361 ± 5.9274".
+    return f"{_num(mean)} ± {_num(std, _decimals(float(mean)))}" if n > 1 else f"{_num(mean)}"
 
 
 TABLE_NOTE = ("Test {label}: mean ± sample std over the n seeds whose run is ok (n in its own column). "
