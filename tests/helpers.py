@@ -28,3 +28,14 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.Co
     env = {**os.environ, "INVBENCH_OFFLINE": "1", "PYTHONPATH": ""}
     return subprocess.run([sys.executable, "run_bench.py", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def smoke_records_by_task(method: str, tasks: str, results_dir: Path) -> dict[str, dict]:
+    """Run ``method`` on ``tasks`` (comma-separated) with the smoke profile, seed 0, through
+    the CLI; assert it exited 0 and return its records by task."""
+    from bench import store
+
+    result = run_cli("run", "--tasks", tasks, "--methods", method, "--profile", "smoke", "--seeds", "0",
+                     "--results-dir", str(results_dir), "--no-progress")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {r["task"]: r for r in store.load_records(results_dir)}

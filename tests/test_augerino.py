@@ -21,7 +21,7 @@ from bench.errors import UserError
 from bench.registry import load_registry
 from bench.suites import SUITES_DIR, expand, load_suite
 from bench.training import make_optimizer
-from tests.helpers import run_cli
+from tests.helpers import run_cli, smoke_records_by_task
 
 REGISTRY = load_registry()
 Augerino = REGISTRY.method("augerino").cls
@@ -231,10 +231,7 @@ def test_supports_needs_a_family_for_the_modality_and_bad_params_are_refused() -
 # --- end to end -----------------------------------------------------------------------
 
 def test_cli_smoke_run_on_mnist_rot_and_qm9_records_learned_widths(tmp_path: Path) -> None:
-    result = run_cli("run", "--suite", "smoke", "--tasks", "mnist_rot,qm9", "--methods", "augerino", "--profile",
-                     "smoke", "--results-dir", str(tmp_path), "--no-progress")
-    assert result.returncode == 0, result.stdout + result.stderr
-    records = {r["task"]: r for r in store.load_records(tmp_path)}
+    records = smoke_records_by_task("augerino", "mnist_rot,qm9", tmp_path)
     assert set(records) == {"mnist_rot", "qm9"}
     for task, names in (("mnist_rot", {"rotate", "translate_x", "shear"}), ("qm9", {"rotate_x", "translate_z"})):
         record = records[task]

@@ -11,13 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from bench import store
 from bench.augment import Op
 from bench.errors import UserError
 from bench.registry import load_registry
 from bench.training import make_optimizer
 from bench.api import RunContext
-from tests.helpers import run_cli
+from tests.helpers import smoke_records_by_task
 
 REGISTRY = load_registry()
 AugNetCls = REGISTRY.method("augnet").cls
@@ -254,10 +253,7 @@ def test_layer_spec_parameter_and_defaults_restricted_to_the_augmentation_space(
 
 
 def test_smoke_runs_on_mnist_rot_and_qm9_record_learned_parameters(tmp_path: Path) -> None:
-    result = run_cli("run", "--suite", "smoke", "--tasks", "mnist_rot,qm9", "--methods", "augnet",
-                     "--results-dir", str(tmp_path), "--no-progress")
-    assert result.returncode == 0, result.stdout + result.stderr
-    records = {r["task"]: r for r in store.load_records(tmp_path)}
+    records = smoke_records_by_task("augnet", "mnist_rot,qm9", tmp_path)
     assert set(records) == {"mnist_rot", "qm9"}
     expected_ops = {"mnist_rot": {"rotate", "translate_x", "horizontal_flip"}, "qm9": {"so3_rotation", "reflection"}}
     for task, record in records.items():

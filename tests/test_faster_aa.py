@@ -12,14 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench import store
 from bench.api import RunContext, Task
 from bench.augment import Op, get_op, ops_for
 from bench.config import RunConfig
 from bench.progress import Progress
 from bench.registry import load_registry
 from bench.runner import load_task_data
-from tests.helpers import run_cli
+from tests.helpers import smoke_records_by_task
 
 REGISTRY = load_registry()
 PLUGIN = REGISTRY.method("faster_aa")
@@ -218,10 +217,7 @@ def test_tasks_without_an_augmentation_space_are_not_supported() -> None:
 
 
 def test_smoke_runs_on_images_and_molecules(tmp_path: Path) -> None:
-    result = run_cli("run", "--tasks", "mnist_rot,qm9", "--methods", "faster_aa", "--profile", "smoke", "--seeds",
-                     "0", "--results-dir", str(tmp_path), "--no-progress")
-    assert result.returncode == 0, result.stdout + result.stderr
-    records = {r["task"]: r for r in store.load_records(tmp_path)}
+    records = smoke_records_by_task("faster_aa", "mnist_rot,qm9", tmp_path)
     assert set(records) == {"mnist_rot", "qm9"}
     for task, record in records.items():
         assert record["status"] == "ok", record["error"]
