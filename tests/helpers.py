@@ -38,4 +38,7 @@ def smoke_records_by_task(method: str, tasks: str, results_dir: Path) -> dict[st
     result = run_cli("run", "--tasks", tasks, "--methods", method, "--profile", "smoke", "--seeds", "0",
                      "--results-dir", str(results_dir), "--no-progress")
     assert result.returncode == 0, result.stdout + result.stderr
-    return {r["task"]: r for r in store.load_records(results_dir)}
+    records = store.load_records(results_dir)
+    by_task = {r["task"]: r for r in records}
+    assert len(by_task) == len(records), "more than one record per task"
+    return by_task

@@ -18,7 +18,7 @@ from bench.augment import ops_for
 from bench.config import RunConfig
 from bench.progress import Progress
 from bench.registry import load_registry
-from tests.helpers import run_cli
+from tests.helpers import smoke_records_by_task
 
 REGISTRY = load_registry()
 Dada = REGISTRY.method("dada").cls
@@ -261,12 +261,9 @@ def test_supports_needs_two_known_ops() -> None:
 
 
 def test_end_to_end_smoke_runs_store_the_policy(tmp_path: Path) -> None:
-    result = run_cli("run", "--tasks", "mnist_rot,qm9", "--methods", "dada", "--profile", "smoke", "--seeds", "0",
-                     "--results-dir", str(tmp_path), "--no-progress")
-    assert result.returncode == 0, result.stdout + result.stderr
-    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "runs").glob("*.json"))]
-    assert sorted(r["task"] for r in records) == ["mnist_rot", "qm9"]
-    for r in records:
+    records = smoke_records_by_task("dada", "mnist_rot,qm9", tmp_path)
+    assert sorted(records) == ["mnist_rot", "qm9"]
+    for r in records.values():
         assert r["status"] == "ok" and r["search_s"] > 0 and r["train_s"] > 0
         chosen = r["policy"]["sub_policies"]
         assert len(chosen) == (25 if r["task"] == "mnist_rot" else 6)
