@@ -123,9 +123,9 @@ def rank_table(result: stats.RankResult) -> StatTable:
             f"{seeds_text} seeds per method and block); rank 1 is the best (accuracy highest, MAE lowest), ties "
             f"share the average rank. {test} Normalised score per block: (s − s_erm) / |s_best − s_erm| with s_best "
             f"the best method other than erm, so 0 = erm, 1 = the best method when it beats erm, −1 = the best "
-            f"method when none beats erm; mean over the n blocks, 95 % percentile interval from a bootstrap of the "
-            f"seeds within each block and method ({stats.AGGREGATE_RESAMPLES} resamples; with 2–3 seeds it is "
-            f"optimistic)." + (f" {excluded}." if excluded else ""))
+            f"method when none beats erm; mean over the n blocks (a block where the best other method ties erm "
+            f"exactly has no score), 95 % percentile interval from a bootstrap of the seeds within each block and "
+            f"method on that fixed scale ({stats.AGGREGATE_RESAMPLES} resamples; with 2–3 seeds it is optimistic)." + (f" {excluded}." if excluded else ""))
     return StatTable(f"ranks.{result.profile}", f"Ranks across tasks ({result.profile} profile)", note, header, rows,
                      pd.DataFrame(numbers))
 

@@ -289,6 +289,26 @@ def paired_differences(records: Iterable[dict[str, Any]] | pd.DataFrame, baselin
     return pd.DataFrame(rows, columns=columns)
 
 
+def method_intervals(records: Iterable[dict[str, Any]] | pd.DataFrame, task: str, *, profile: str | None = None,
+                     width: float | None = None, depth: int | None = None, column: str = "test_metric"
+                     ) -> pd.DataFrame:
+    """Per method label of ``task`` (filtered as in ``paired_difference``): the mean of
+    ``column`` over seeds with its interval and n, beside the mean cost (search + train
+    seconds) and invariance score; best first in the task metric's direction. Columns:
+    method, n, mean, ci_low, ci_high, statistic, cost_s, invariance."""
+    frame = _select(_frame(records), task, profile, width, depth)
+    rows = []
+    for label, group in frame.groupby("label", sort=True):
+        per_seed = group.groupby(PAIR_KEYS)[[column, "cost_s", "invariance"]].mean()
+        interval = mean_interval(per_seed[column].to_numpy())
+        rows.append({"method": label, "n": interval.n, "mean": interval.mean, "ci_low": interval.low,
+                     "ci_high": interval.high, "statistic": interval.statistic,
+                     "cost_s": float(per_seed["cost_s"].mean()), "invariance": float(per_seed["invariance"].mean())})
+    out = pd.DataFrame(rows, columns=["method", "n", "mean", "ci_low", "ci_high", "statistic", "cost_s", "invariance"])
+    higher = bool(frame["higher_is_better"].iloc[0]) if len(frame) and column in ("test_metric", "val_metric") else True
+    return out.sort_values("mean", ascending=not higher, ignore_index=True)
+
+
 # --- ranks across tasks ----------------------------------------------------------------
 
 def average_ranks(oriented: pd.DataFrame) -> pd.Series:
@@ -390,13 +410,11 @@ def _oriented_means(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, dic
     return pd.DataFrame.from_dict(means, orient="index"), values
 
 
-def _normalise(oriented: np.ndarray, anchor: int) -> np.ndarray:
-    """``normalised_scores`` on an array whose last axis is the methods."""
-    others = np.delete(oriented, anchor, axis=-1)
-    base = oriented[..., anchor:anchor + 1]
-    gap = np.abs(others.max(axis=-1, keepdims=True) - base)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(gap > 0, (oriented - base) / np.where(gap > 0, gap, 1.0), np.nan)
+def _scale(oriented: np.ndarray, anchor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per block (row): the anchor's score and |best other − anchor| (NaN where 0)."""
+    base = oriented[:, anchor:anchor + 1]
+    gap = np.abs(np.delete(oriented, anchor, axis=1).max(axis=1, keepdims=True) - base)
+    return base, np.where(gap > 0, gap, np.nan)
 
 
 def normalised_scores(oriented: pd.DataFrame, anchor: str = "erm") -> pd.DataFrame:
@@ -406,33 +424,37 @@ def normalised_scores(oriented: pd.DataFrame, anchor: str = "erm") -> pd.DataFra
     method is worse than the anchor (the usual "1 = best" scale, which would be
     undefined there, kept with its sign so that no block is dropped for it). NaN for a
     block where the best equals the anchor exactly."""
-    values = _normalise(oriented.to_numpy(dtype=float), list(oriented.columns).index(anchor))
-    return pd.DataFrame(values, index=oriented.index, columns=oriented.columns)
+    values = oriented.to_numpy(dtype=float)
+    base, gap = _scale(values, list(oriented.columns).index(anchor))
+    return pd.DataFrame((values - base) / gap, index=oriented.index, columns=oriented.columns)
 
 
 def _normalised_aggregate(means: pd.DataFrame, values: dict[tuple, dict[str, np.ndarray]], anchor: str,
                           confidence: float) -> pd.DataFrame:
     """Mean normalised score over blocks, with a percentile interval from a stratified
-    bootstrap: each (block, method) cell's seeds resampled with replacement and the
-    normalisation recomputed (rliable's stratified bootstrap, Agarwal et al. 2021;
-    hand-written because ``scipy.stats.bootstrap`` resamples one sample, not strata of
-    different sizes). The cells are resampled independently, which ignores the seed
-    pairing and so errs wide; with 2–3 seeds per cell it still errs narrow (the
-    bootstrap variance of a mean of n values is (n−1)/n of the usual estimate): read it
-    with the n beside it."""
+    bootstrap: each (block, method) cell's seeds resampled with replacement, on the
+    scale fixed by the observed means (as rliable, Agarwal et al. 2021, resamples runs
+    on fixed reference scores; re-estimating erm and the best method in each resample
+    divides by gaps near 0 and gives intervals of ±30 on seed-noisy tasks). So erm's
+    own interval shows its seed noise on the scale. Hand-written because
+    ``scipy.stats.bootstrap`` resamples one sample, not strata of different sizes.
+    Cells are resampled independently (no seed pairing), which errs wide; with 2–3
+    seeds per cell it still errs narrow (the bootstrap variance of a mean of n values
+    is (n−1)/n of the usual estimate): read it with the n beside it."""
     columns = ["method", "mean", "ci_low", "ci_high", "n_blocks"]
     if anchor not in means.columns or means.shape[1] < 2:
         return pd.DataFrame(columns=columns)
     point = normalised_scores(means, anchor)
+    base, gap = _scale(means.to_numpy(dtype=float), list(means.columns).index(anchor))
     rng = np.random.default_rng(0)
     draws = np.empty((AGGREGATE_RESAMPLES, len(means.index), len(means.columns)))
     for i, block in enumerate(means.index):
         for j, method in enumerate(means.columns):
             v = values[block][method]
             draws[:, i, j] = v[rng.integers(0, len(v), size=(AGGREGATE_RESAMPLES, len(v)))].mean(axis=1)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a resample where every block is NaN
-        resampled = np.nanmean(_normalise(draws, list(means.columns).index(anchor)), axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # every block NaN: no normalised score at all
+        resampled = np.nanmean((draws - base) / gap, axis=1)  # resamples × methods
     tail = 100 * (1 - confidence) / 2
     rows = []
     for j, method in enumerate(means.columns):
