@@ -242,11 +242,17 @@ def rank_figure(result: stats.RankResult, stem: Path) -> list[Path]:
         bottom.axvline(0, color="grey", ls=":", lw=1)
         bottom.axvline(1, color="grey", ls=":", lw=1)
         bottom.set_xlabel("normalised score (0 = erm, 1 = best other method per block), mean over blocks")
+        low, high = result.seeds_per_cell
+        seeds = f"{low}" if low == high else f"{low}–{high}"
         bottom.set_title(f"mean and 95 % stratified-bootstrap interval (seeds resampled in each block; "
-                         f"{result.seeds_per_cell[0]}–{result.seeds_per_cell[1]} seeds per cell)", fontsize=9)
+                         f"{seeds} seeds per method and block)", fontsize=9)
         bottom.grid(axis="x", alpha=0.3)
     else:
         bottom.axis("off")
+    left_out = [f"{m} ({why})" for m, why in result.excluded_methods.items()]
+    if left_out:
+        fig.text(0.5, 0.0, textwrap.fill("Left out of the ranking: " + "; ".join(left_out), 120), ha="center",
+                 va="top", fontsize=7)
     return save_figure(fig, stem, outside_text=True)
 
 
