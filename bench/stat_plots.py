@@ -107,7 +107,8 @@ def cost_vs_score(frame: pd.DataFrame, task: str, profile: str, metric: str, ste
                         legend=False, ax=ax)
     several_widths = means["width"].nunique() > 1
     for label, group in means.groupby("label", sort=True):
-        xerr = np.abs(np.vstack([group["cost_s_mean"] - group["cost_s_low"], group["cost_s_high"] - group["cost_s_mean"]]))
+        xerr = np.abs(np.vstack([group["cost_s_mean"] - group["cost_s_low"],
+                                 group["cost_s_high"] - group["cost_s_mean"]]))
         yerr = np.abs(np.vstack([group["test_metric_mean"] - group["test_metric_low"],
                                  group["test_metric_high"] - group["test_metric_mean"]]))
         ax.errorbar(group["cost_s_mean"], group["test_metric_mean"], xerr=np.nan_to_num(xerr),

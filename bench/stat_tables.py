@@ -121,11 +121,12 @@ def rank_table(result: stats.RankResult) -> StatTable:
     note = (f"Profile {result.profile}: k = {k} methods ranked by their mean test metric over seeds within each of "
             f"N = {n_blocks} blocks (a block is one task × width × depth: {', '.join(result.blocks) or 'none'}; "
             f"{seeds_text} seeds per method and block); rank 1 is the best (accuracy highest, MAE lowest), ties "
-            f"share the average rank. {test} Normalised score per block: (s − s_erm) / |s_best − s_erm| with s_best "
-            f"the best method other than erm, so 0 = erm, 1 = the best method when it beats erm, −1 = the best "
-            f"method when none beats erm; mean over the n blocks (a block where the best other method ties erm "
+            f"share the average rank. {test} Normalised score per block: (s − s_erm) / |s_best − s_erm| with "
+            f"s_best the best method other than erm, so 0 = erm, 1 = the best method when it beats erm, −1 = the "
+            f"best method when none beats erm; mean over the n blocks (a block where the best other method ties erm "
             f"exactly has no score), 95 % percentile interval from a bootstrap of the seeds within each block and "
-            f"method on that fixed scale ({stats.AGGREGATE_RESAMPLES} resamples; with 2–3 seeds it is optimistic)." + (f" {excluded}." if excluded else ""))
+            f"method on that fixed scale ({stats.AGGREGATE_RESAMPLES} resamples; with 2–3 seeds it is optimistic)."
+            + (f" {excluded}." if excluded else ""))
     return StatTable(f"ranks.{result.profile}", f"Ranks across tasks ({result.profile} profile)", note, header, rows,
                      pd.DataFrame(numbers))
 
