@@ -20,9 +20,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from bench.plots import write_plots
-from bench.tables import TABLE_NOTE, markdown_table, table_rows, task_tables
 from bench.metrics import METRICS
+from bench.plots import write_plots
+from bench.stat_tables import stat_tables
+from bench.table_format import markdown_table
+from bench.tables import TABLE_NOTE, table_rows, task_tables
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 
@@ -126,6 +128,20 @@ def task_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Block]
     return blocks
 
 
+def statistics_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Block]:
+    """Paired differences to erm and fixed per task, then the ranks across tasks with
+    their diagram, per profile (``bench.stat_tables``, ``bench.stat_plots``)."""
+    tables = stat_tables(records)
+    if not tables:
+        return []
+    blocks = [Block("h2", "Paired comparisons and ranks")]
+    for table in tables:
+        blocks += [Block("h3", table.title), Block("p", table.note),
+                   Block("table", header=table.header, rows=table.rows)]
+        blocks += [Block("image", text=p.stem, path=p) for p in plots if p.suffix == ".png" and p.stem == table.stem]
+    return blocks
+
+
 def problem_blocks(records: list[dict[str, Any]]) -> list[Block]:
     bad = [r for r in records if r.get("status") != "ok"]
     if not bad:
@@ -142,7 +158,8 @@ def build_blocks(records: list[dict[str, Any]], plots: list[Path], results_dir: 
     intro = (f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {len(records)} run records in {results_dir} "
              f"({ok} ok). Every number and plot below is computed from those records.")
     return [Block("h1", "invbench report"), Block("p", intro), *environment_blocks(records),
-            *published_blocks(records, load_published()), *task_blocks(records, plots), *problem_blocks(records)]
+            *published_blocks(records, load_published()), *task_blocks(records, plots),
+            *statistics_blocks(records, plots), *problem_blocks(records)]
 
 
 def to_markdown(blocks: list[Block], out_dir: Path) -> str:

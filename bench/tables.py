@@ -15,6 +15,8 @@ from typing import Any
 import pandas as pd
 
 from bench.metrics import METRICS
+from bench.stat_tables import write_stat_tables
+from bench.table_format import latex_label, latex_table, markdown_table
 
 # The numbers taken from each record, by column name.
 RECORD_COLUMNS = ("run_id", "task", "profile", "method", "label", "method_kind", "width", "depth", "seed", "status",
@@ -114,12 +116,6 @@ def table_rows(summary: pd.DataFrame, metric: str) -> tuple[list[str], list[list
     return header, rows
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def to_markdown(summary: pd.DataFrame, task: str, profile: str, metric: str) -> str:
     label = METRICS[metric].label if metric in METRICS else metric
     header, rows = table_rows(summary, metric)
@@ -175,19 +171,24 @@ def learned_parameters(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def write_tables(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Write ``<task>.<profile>.csv`` / ``.md`` per task and ``runs.csv``; return the paths."""
+    """Write ``<task>.<profile>.csv`` / ``.md`` / ``.tex`` per task, the statistics tables
+    (``bench.stat_tables``) and ``runs.csv``; return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for (task, profile), (summary, metric) in task_tables(records).items():
-        csv, md = out_dir / f"{task}.{profile}.csv", out_dir / f"{task}.{profile}.md"
+        csv, md, tex = (out_dir / f"{task}.{profile}.{ext}" for ext in ("csv", "md", "tex"))
         summary.assign(metric=metric).round(6).to_csv(csv, index=False)
         md.write_text(to_markdown(summary, task, profile, metric))
-        written += [csv, md]
+        label = METRICS[metric].label if metric in METRICS else metric
+        tex.write_text(latex_table(*table_rows(summary, metric), f"{task} ({profile} profile). "
+                                   + TABLE_NOTE.format(label=label), latex_label(f"{task}.{profile}")))
+        written += [csv, md, tex]
         learned = learned_parameters([r for r in records if r.get("task") == task and r.get("profile") == profile])
         if len(learned):
             path = out_dir / f"{task}.{profile}.learned_augmentation.csv"
             learned.round(6).to_csv(path, index=False)
             written.append(path)
+    written += write_stat_tables(records, out_dir)
     runs = out_dir / "runs.csv"
     records_frame(records).to_csv(runs, index=False)
     return [*written, runs]

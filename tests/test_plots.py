@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from typing import Any
 
-from bench.plots import pareto_front, write_plots
+from bench.plots import write_plots
+from bench.stats import pareto_front
 from bench.tables import flatten_numbers, learned_parameters
 
 
@@ -39,7 +40,7 @@ def test_every_figure_of_a_width_sweep_is_written_as_png_and_pdf(tmp_path: Path)
     records = [record(m, w, s, 0.5 + 0.1 * w + 0.01 * s, 0.2 * w) for m in ("erm", "augerino")
                for w in (0.5, 1.0, 2.0) for s in (0, 1)]
     written = {p.name for p in write_plots(records, tmp_path)}
-    for figure in ("metric_vs_time", "metric_vs_width", "invariance_vs_width", "learned_augmentation",
+    for figure in ("scores", "metric_vs_time", "metric_vs_width", "invariance_vs_width", "learned_augmentation",
                    "invariance_probe"):
         assert {f"toy.quick.{figure}.png", f"toy.quick.{figure}.pdf"} <= written, figure
     assert all((tmp_path / name).stat().st_size > 1000 for name in written)
@@ -52,7 +53,7 @@ def test_a_single_width_draws_no_width_figures(tmp_path: Path) -> None:
 
 
 def test_short_labels_drop_parameters_shared_by_every_variant_of_a_method() -> None:
-    from bench.plots import short_labels
+    from bench.figures import short_labels
 
     labels = ["augnet (layers=f, ncopies=1)", "augnet (layers=f, ncopies=10)", "augnet (layers=f)", "erm",
               "augerino (reg=0.1)"]

@@ -69,6 +69,8 @@ def test_report_tables_hold_the_statistics_of_the_records(results: Path) -> None
             mean = float(row[3].split(" ± ")[0])
             assert mean == pytest.approx(expected["test_metric_mean"], abs=1e-4)
     assert "## Failed and skipped runs" in text and "skipped" in text
+    assert "## Paired comparisons and ranks" in text and "### Ranks across tasks (quick profile)" in text
+    assert "(plots/ranks.quick.png)" in text
     assert "## Published vs reproduced" in text and "not run" in text
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert images and all((results / i).is_file() for i in images)

@@ -60,7 +60,10 @@ def test_skipped_runs_are_listed_not_dropped(results: Path) -> None:
 def test_plots_from_records(results: Path) -> None:
     assert main(["plot", "--results-dir", str(results)]) == 0
     names = sorted(p.name for p in (results / "plots").iterdir())
-    # Two widths of `fixed` -> the width plot too; the all-skipped paper profile has nothing to draw.
-    assert names == ["toy.quick.invariance_vs_width.pdf", "toy.quick.invariance_vs_width.png",
+    # Two widths of `fixed` -> the width plot too; the all-skipped paper profile has nothing to draw;
+    # three methods at width 1 -> the rank diagram of the quick profile.
+    assert names == ["ranks.quick.pdf", "ranks.quick.png",
+                     "toy.quick.invariance_vs_width.pdf", "toy.quick.invariance_vs_width.png",
                      "toy.quick.metric_vs_time.pdf", "toy.quick.metric_vs_time.png",
-                     "toy.quick.metric_vs_width.pdf", "toy.quick.metric_vs_width.png"]
+                     "toy.quick.metric_vs_width.pdf", "toy.quick.metric_vs_width.png",
+                     "toy.quick.scores.pdf", "toy.quick.scores.png"]
