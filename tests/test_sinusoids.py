@@ -1,7 +1,10 @@
 """The sinusoids task (AugNet expressivity study): generated data, splits, symmetry, models."""
 from __future__ import annotations
 
+import math
+
 import torch
+from scipy import stats
 
 from bench.registry import load_registry
 from datasets.sinusoids import FREQUENCIES_HZ, SFREQ
@@ -52,3 +55,44 @@ def test_width_scales_neurons_and_depth_adds_hidden_layers() -> None:
     assert n_params(1.0, 3) == n_params(1.0, 1) + 2 * (2 * 2 + 2)
     model = Sinusoids().make_model("quick", 2.0, 2)
     assert model(torch.randn(5, 1, 1000)).shape == (5, 4) and model.embed(torch.randn(5, 1, 1000)).shape == (5, 4)
+
+
+def fit_sinusoids(x: torch.Tensor, centre_hz: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-example least-squares sinusoid near ``centre_hz`` (+-0.6 Hz): frequency,
+    amplitude, phase in [0, 2 pi) and the residual std (the noise)."""
+    signal = x.squeeze(1).double()
+    t = torch.arange(signal.shape[-1], dtype=torch.float64) / SFREQ
+
+    def best(grid: torch.Tensor) -> torch.Tensor:  # (N, G) -> the grid frequency of largest projection
+        angle = 2 * torch.pi * grid[..., None] * t  # (N or 1, G, T)
+        power = torch.einsum("nt,ngt->ng", signal, torch.sin(angle).expand(len(signal), -1, -1)) ** 2 \
+            + torch.einsum("nt,ngt->ng", signal, torch.cos(angle).expand(len(signal), -1, -1)) ** 2
+        return grid.expand(len(signal), -1).gather(1, power.argmax(1, keepdim=True)).squeeze(1)
+
+    coarse = best(torch.arange(centre_hz - 0.6, centre_hz + 0.6, 0.005, dtype=torch.float64)[None])
+    freq = best(coarse[:, None] + torch.arange(-0.005, 0.005, 0.0002, dtype=torch.float64))
+    design = torch.stack([torch.sin(2 * torch.pi * freq[:, None] * t), torch.cos(2 * torch.pi * freq[:, None] * t)], -1)
+    coef = torch.linalg.lstsq(design, signal[..., None]).solution.squeeze(-1)  # a sin + b cos = A sin(. + phi)
+    residual = signal - (design @ coef[..., None]).squeeze(-1)
+    return freq, coef.norm(dim=1), torch.atan2(coef[:, 1], coef[:, 0]) % (2 * torch.pi), residual.std(dim=1)
+
+
+def test_generator_statistics_match_the_official_generator() -> None:
+    """generate_data.make_dataset as train_augnet.py calls it: frequency f_c + U(-0.5,
+    0.5) Hz, amplitude 1, phase U(0, 4 pi / f_c) rad, white noise of std 0.5."""
+    data = Sinusoids().load("paper", None, seed=5)
+    x = torch.cat([data.train.x, data.val.x, data.test.x])
+    y = torch.cat([data.train.y, data.val.y, data.test.y])
+    shifts = []
+    for c, f in enumerate(FREQUENCIES_HZ):
+        freq, amplitude, phase, noise = fit_sinusoids(x[y == c], f)
+        shifts.append(freq - f)
+        assert abs(amplitude.mean().item() - 1.0) < 0.03 and abs(noise.mean().item() - 0.5) < 0.01
+        top = 4 * math.pi / f  # the phase range: two periods of the class frequency, in radians
+        if top < 2 * math.pi - 0.5:  # (at 2 Hz it is the whole circle)
+            phase = (phase + 0.25) % (2 * math.pi) - 0.25  # a phase of 0 may be estimated as -0.01
+            assert phase.min().item() > -0.1 and phase.max().item() < top + 0.1
+        assert stats.kstest((phase.numpy() % top) / top, "uniform").pvalue > 1e-3
+    shifts = torch.cat(shifts).numpy()
+    assert shifts.min() > -0.51 and shifts.max() < 0.51
+    assert stats.kstest((shifts + 0.5) / 1.0, "uniform").pvalue > 1e-3  # U(-0.5, 0.5) Hz, not +-1 Hz nor normal
