@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 from scipy import stats
 
+from bench.api import Method, RunContext, Split, TaskData
+from bench.config import RunConfig
+from bench.progress import Progress
 from bench.registry import load_registry
+from bench.timing import PhaseTimer
+from bench.training import fit
 from datasets.sinusoids import FREQUENCIES_HZ, SFREQ
 
 Sinusoids = load_registry().task("sinusoids").cls
@@ -96,3 +102,38 @@ def test_generator_statistics_match_the_official_generator() -> None:
     shifts = torch.cat(shifts).numpy()
     assert shifts.min() > -0.51 and shifts.max() < 0.51
     assert stats.kstest((shifts + 0.5) / 1.0, "uniform").pvalue > 1e-3  # U(-0.5, 0.5) Hz, not +-1 Hz nor normal
+
+
+class RecordingMethod(Method):
+    """The harness's plain method, remembering the labels of each training batch."""
+    name = "recording"
+
+    def __init__(self, ctx, model, hparams):
+        super().__init__(ctx, model, hparams)
+        self.seen: list[list[int]] = []
+
+    def training_loss(self, x, y):
+        self.seen.append(y.tolist())
+        return super().training_loss(x, y)
+
+
+def batch_orders(shuffle: bool) -> list[list[list[int]]]:
+    """The batches (as label lists) of each of 3 epochs of ``fit`` on 12 examples, batch 4."""
+    task = Sinusoids()
+    x, y = torch.randn(12, 1, 1000), torch.arange(12) % 4
+    profile = replace(task.profile("paper"), epochs=3, batch_size=4, shuffle=shuffle)
+    data = TaskData(Split(x, y), None, Split(x, y))
+    model = task.make_model("paper", 1.0, 1)
+    ctx = RunContext(RunConfig("sinusoids", "paper", "recording"), task, profile, data, torch.device("cpu"),
+                     lambda: task.make_model("paper", 1.0, 1), Progress(enabled=False))
+    method = RecordingMethod(ctx, model, {})
+    fit(method, PhaseTimer(torch.device("cpu")), torch.Generator().manual_seed(0))
+    return [method.seen[i:i + 3] for i in range(0, 9, 3)]
+
+
+def test_paper_profile_trains_in_one_fixed_batch_order_as_the_official_loader() -> None:
+    assert Sinusoids().profile("paper").shuffle is False and Sinusoids().profile("quick").shuffle is False
+    fixed = batch_orders(shuffle=False)
+    assert fixed[0] == fixed[1] == fixed[2]  # the order of the (once shuffled) training split, every epoch
+    shuffled = batch_orders(shuffle=True)  # the harness default reshuffles each epoch
+    assert not (shuffled[0] == shuffled[1] == shuffled[2])
