@@ -42,6 +42,7 @@ class Profile:
     schedule: str = "none"  # none | cosine (per epoch, to 0)
     eval_batch_size: int = 512
     select_best_val: bool = False  # restore the weights of the best validation epoch
+    shuffle: bool = True  # reshuffle the training batches every epoch; False: the split's order every epoch
     patience: int | None = None  # early stopping on the validation metric
     options: dict[str, Any] = field(default_factory=dict)
 

@@ -102,7 +102,7 @@ def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str
             method.train()
             total = torch.zeros((), device=ctx.device)
             n_batches = 0
-            for x, y in iterate_batches(data.train, profile.batch_size, shuffle=True, generator=generator):
+            for x, y in iterate_batches(data.train, profile.batch_size, shuffle=profile.shuffle, generator=generator):
                 with autocast(ctx.device, ctx.config.amp):  # forward and loss in bf16 under --amp; backward outside, as recommended
                     loss, _ = method.training_loss(x, y)
                 optimizer.zero_grad(set_to_none=True)

@@ -38,6 +38,35 @@ def test_reproduced_cell_averages_only_runs_of_the_exact_protocol() -> None:
     assert report.reproduce(ENTRY, [])["verdict"] == "not run (no record of this protocol in the results)"
 
 
+def test_a_single_seed_published_value_is_compared_with_each_of_our_seeds() -> None:
+    records = [sinusoid_record(2, 0.96), sinusoid_record(0, 0.90), sinusoid_record(1, 0.85)]
+    cell = report.reproduce({**ENTRY, "seeds": [29]}, records)  # published 0.97, tolerance 0.1
+    assert cell["per_seed"] == [(0, 0.90), (1, 0.85), (2, 0.96)] and cell["published_seeds"] == [29]
+    assert cell["verdict"] == "reproduced; the published single seed is outside the range of our seeds [0.850, 0.960]"
+    cell = report.reproduce({**ENTRY, "seeds": [29], "value": 0.70}, records)
+    assert cell["verdict"] == ("not reproduced (ours 0.903 vs published 0.700); "
+                               "the published single seed is outside the range of our seeds [0.850, 0.960]")
+    cell = report.reproduce({**ENTRY, "seeds": [29], "value": 0.88}, records)
+    assert cell["verdict"] == "reproduced; the published single seed is within the range of our seeds [0.850, 0.960]"
+    assert report.reproduce(ENTRY, records)["verdict"] == "reproduced"  # no seeds named: no per-seed clause
+    row = report.published_blocks(records, [{**ENTRY, "seeds": [29]}])[-1].rows[0]
+    assert "(1 seed: 29)" in row[3] and row[5] == "0: 0.900, 1: 0.850, 2: 0.960"
+
+
+def test_the_sinusoid_entries_say_they_come_from_one_seed_and_match_the_capacity_suite() -> None:
+    from bench.suites import load_suite
+
+    suite = load_suite("sinusoids_capacity")
+    augnet_params = [m.params for m in suite.methods if m.name == "augnet"]
+    entries = [e for e in report.load_published() if e["task"] == "sinusoids"]
+    assert len(entries) == 24  # 3 methods x 4 capacities x (accuracy, invariance)
+    for e in entries:
+        assert e["seeds"] == [29] and "one seed" in e["source"] and e["profile"] == suite.profile
+        assert (e["width"], e["depth"]) in {(0.5, 1), (1.0, 1), (1.0, 2), (1.0, 3)}
+        if e["method"] == "augnet":
+            assert any(params == e["params"] for params in augnet_params)
+
+
 def test_every_published_entry_names_its_source_and_a_known_comparison() -> None:
     entries = report.load_published()
     assert len(entries) >= 10
