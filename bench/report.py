@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from bench.plots import write_plots
-from bench.tables import TABLE_NOTE, markdown_table, table_rows, task_tables
+from bench.tables import markdown_table, table_note, table_rows, task_tables
 from bench.metrics import METRICS
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
@@ -119,7 +119,7 @@ def task_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Block]
     for (task, profile), (summary, metric) in task_tables(records).items():
         label = METRICS[metric].label if metric in METRICS else metric
         header, rows = table_rows(summary, metric)
-        blocks += [Block("h3", f"{task} ({profile} profile)"), Block("p", TABLE_NOTE.format(label=label)),
+        blocks += [Block("h3", f"{task} ({profile} profile)"), Block("p", table_note(label)),
                    Block("table", header=header, rows=rows)]
         blocks += [Block("image", text=p.stem, path=p) for p in plots
                    if p.suffix == ".png" and p.name.startswith(f"{task}.{profile}.")]
