@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.diagnostics import learning_record  # noqa: E402
 
 MNIST_ROT_OPS = 16  # the op count of mnist_rot's augmentation space
-ON_OFF = 4  # auto_contrast, invert, equalize, horizontal_flip: no magnitude
+ON_OFF = 4  # auto_contrast, invert, equalize, horizontal_flip have no magnitude (which columns: immaterial here)
 REPLAYS = 20
 
 
@@ -83,7 +83,7 @@ def report(name: str, steps: int, replay) -> None:
     cells = []
     for group in groups:
         values = torch.tensor([r["groups"][group]["movement"] for r in records])
-        cells.append(f"{group} {values.mean():.3f} (max {values.max():.3f})")
+        cells.append(f"{values.mean():.3f} (max {values.max():.3f})")
     top = torch.tensor([r["groups"]["weights"]["max_weight_end"] for r in records])
     uniform = records[0]["groups"]["weights"]["uniform"]
     moved = sum(r["moved"] for r in records)
