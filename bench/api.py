@@ -102,6 +102,10 @@ class Task:
     # task, and the facts those ops need about the data (e.g. {"sfreq": 100}).
     augmentation_space: ClassVar[tuple[str, ...]] = ()
     augmentation_kwargs: ClassVar[dict[str, Any]] = {}
+    # The standard augmentation that the AutoAugment line's code (Faster AA, DADA)
+    # applies to every training image before its learned policy on this kind of data
+    # (one line; CIFAR: random crop + flip); empty where their code has none.
+    policy_base_augmentation: ClassVar[str] = ""
 
     @property
     def is_classification(self) -> bool:
@@ -151,6 +155,11 @@ class Task:
         """The hand-designed augmentation of this modality (the `fixed` baseline)."""
         raise NotImplementedError
 
+    def policy_base_augment(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``policy_base_augmentation``, batched on x's device; the identity when
+        the task declares none."""
+        return x
+
 
 @dataclass
 class RunContext:
@@ -196,6 +205,9 @@ class Method(nn.Module):
         self.task = ctx.task
         self.model = model
         self.hparams = hparams
+        # Bilevel methods: compact snapshots of the search (step, losses, the state
+        # summary of ``bench.diagnostics``), recorded as ``search_history``.
+        self.search_history: list[dict[str, Any]] = []
 
     @classmethod
     def supports(cls, task: Task) -> str | None:
@@ -229,4 +241,12 @@ class Method(nn.Module):
 
     def learned_augmentation(self) -> dict[str, Any] | None:
         """The learned augmentation parameters (JSON-able), recorded per epoch."""
+        return None
+
+    def augmentation_state(self) -> dict[str, torch.Tensor] | None:
+        """Named groups of the learned augmentation parameters in their interpretable
+        space (probabilities, magnitudes in [0, 1], widths ...), detached on the CPU;
+        a group whose name ends in ``weights`` holds probability distributions over its
+        last dimension (rows sum to 1). None for methods that learn no augmentation.
+        The harness records how far they moved (``bench.diagnostics``)."""
         return None

@@ -24,7 +24,7 @@ from bench.metrics import METRICS
 from bench.plots import write_plots
 from bench.stat_tables import stat_tables
 from bench.table_format import markdown_table
-from bench.tables import TABLE_NOTE, table_rows, task_tables
+from bench.tables import table_note, table_rows, task_tables
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 
@@ -137,7 +137,7 @@ def task_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Block]
     for (task, profile), (summary, metric) in task_tables(records).items():
         label = METRICS[metric].label if metric in METRICS else metric
         header, rows = table_rows(summary, metric)
-        blocks += [Block("h3", f"{task} ({profile} profile)"), Block("p", TABLE_NOTE.format(label=label)),
+        blocks += [Block("h3", f"{task} ({profile} profile)"), Block("p", table_note(label)),
                    Block("table", header=header, rows=rows)]
         blocks += [Block("image", text=p.stem, path=p) for p in plots
                    if p.suffix == ".png" and p.name.startswith(f"{task}.{profile}.")]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench import envinfo, store
+from bench import diagnostics, envinfo, store
 from bench.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
 from bench.api import RunContext, TaskData
 from bench.config import RunConfig
@@ -134,12 +134,17 @@ def _train_and_evaluate(registry: Registry, config: RunConfig, options: RunOptio
     method = registry.method(config.method).cls(ctx, model, dict(config.method_params)).to(device)
     generator = torch.Generator().manual_seed(config.train_seed)
 
+    start_state = diagnostics.snapshot(method.augmentation_state())  # untimed, as every snapshot
     with timer.phase("search"):
         policy = method.search()
+    searched_state = diagnostics.snapshot(method.augmentation_state())
     history = fit(method, timer, generator)
 
     out: dict[str, Any] = {"history": history, "policy": policy,
-                           "learned_augmentation": method.learned_augmentation()}
+                           "learned_augmentation": method.learned_augmentation(),
+                           "learning": diagnostics.learning_record(start_state, searched_state,
+                                                                   diagnostics.snapshot(method.augmentation_state())),
+                           "search_history": method.search_history or None}
     with timer.phase("eval"):
         out["test"] = evaluate_split(method, data.test, profile.eval_batch_size)
         out["val"] = evaluate_split(method, data.val, profile.eval_batch_size) if data.val is not None else None

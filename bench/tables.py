@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.diagnostics import MOVE_THRESHOLD
 from bench.metrics import METRICS
 from bench.stat_tables import write_stat_tables
 from bench.table_format import latex_label, latex_table, markdown_table
@@ -22,7 +23,8 @@ from bench.table_format import latex_label, latex_table, markdown_table
 RECORD_COLUMNS = ("run_id", "task", "profile", "method", "label", "method_kind", "width", "depth", "seed", "status",
                   "error", "metric", "higher_is_better", "test_metric", "val_metric", "search_s", "train_s",
                   "eval_s", "total_s", "n_params", "n_params_method", "peak_memory_mb", "device")
-MEAN_COLUMNS = ("test_metric", "val_metric", "invariance", "agreement", "search_s", "train_s", "cost_s", "total_s")
+MEAN_COLUMNS = ("test_metric", "val_metric", "invariance", "agreement", "aug_movement", "search_s", "train_s", "cost_s",
+                "total_s")
 
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -33,9 +35,13 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         invariance = record.get("invariance") or {}
         row["invariance"] = invariance.get("score")
         row["agreement"] = invariance.get("agreement")
+        learning = record.get("learning") or {}  # bench/diagnostics.py: did the learned augmentation move?
+        row["aug_movement"] = learning.get("movement")
+        row["aug_not_moved"] = learning.get("not_moved")
         row["cost_s"] = (row["search_s"] or 0.0) + (row["train_s"] or 0.0)  # the method's cost
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*RECORD_COLUMNS, "invariance", "agreement", "cost_s"])
+    frame = pd.DataFrame(rows, columns=[*RECORD_COLUMNS, "invariance", "agreement", "aug_movement", "aug_not_moved",
+                                        "cost_s"])
     frame["depth"] = frame["depth"].astype(object).where(frame["depth"].notna(), None)
     return frame
 
@@ -64,6 +70,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
             row[f"{column}_mean"] = values.mean() if len(values) else math.nan
             row[f"{column}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
         row["n_params"] = ok["n_params"].iloc[0] if len(ok) else None
+        row["n_aug_not_moved"] = int((ok["aug_not_moved"] == True).sum())  # noqa: E712 - None where no state
         row["status"] = _status(group)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -94,7 +101,22 @@ def _mean_std(row: pd.Series, column: str, n: int) -> str:
 
 TABLE_NOTE = ("Test {label}: mean ± sample std over the n seeds whose run is ok (n in its own column). "
               "Invariance: median over test examples of the AugNet invariance score under the task's reference "
-              "group, then mean ± std over seeds. Times: mean seconds per run.")
+              "group, then mean ± std over seeds. Aug moved: how far a learned augmentation moved from its start "
+              "(bench/diagnostics.py: total variation of op weights, largest change of any other parameter; "
+              "mean over seeds), NOT MOVED (k/n) when below {threshold:g} in k of the n seeds; – for methods that "
+              "learn no augmentation. Times: mean seconds per run.")
+
+
+def _movement(row: pd.Series, n: int) -> str:
+    """The "aug moved" cell: mean movement over seeds, and the flag where it did not move."""
+    if n == 0 or pd.isna(row["aug_movement_mean"]):
+        return "–"
+    flag = "" if row["n_aug_not_moved"] == 0 else f" NOT MOVED ({row['n_aug_not_moved']}/{n})"
+    return f"{float(row['aug_movement_mean']):.3f}{flag}"
+
+
+def table_note(label: str) -> str:
+    return TABLE_NOTE.format(label=label, threshold=MOVE_THRESHOLD)
 
 
 def table_rows(summary: pd.DataFrame, metric: str) -> tuple[list[str], list[list[str]]]:
@@ -103,13 +125,13 @@ def table_rows(summary: pd.DataFrame, metric: str) -> tuple[list[str], list[list
     show_depth = summary["depth"].notna().any()
     header = ["method", "width", *(["depth"] if show_depth else []), "n seeds",
               f"test {label} (mean ± std)", f"val {label} (mean ± std)", "invariance score (median; mean ± std)",
-              "prediction agreement", "search s", "train s", "params", "status"]
+              "prediction agreement", "aug moved (max Δ)", "search s", "train s", "params", "status"]
     rows = []
     for _, row in summary.iterrows():
         n = int(row["n"])
         rows.append([row["method"], f"{row['width']:g}", *([str(row['depth'] or "–")] if show_depth else []), str(n),
                      _mean_std(row, "test_metric", n), _mean_std(row, "val_metric", n),
-                     _mean_std(row, "invariance", n), _num(row["agreement_mean"]) if n else "–",
+                     _mean_std(row, "invariance", n), _num(row["agreement_mean"]) if n else "–", _movement(row, n),
                      _seconds(row["search_s_mean"]) if n else "–", _seconds(row["train_s_mean"]) if n else "–",
                      f"{int(row['n_params']):,}" if row["n_params"] is not None and not pd.isna(row["n_params"])
                      else "–", row["status"]])
@@ -119,7 +141,7 @@ def table_rows(summary: pd.DataFrame, metric: str) -> tuple[list[str], list[list
 def to_markdown(summary: pd.DataFrame, task: str, profile: str, metric: str) -> str:
     label = METRICS[metric].label if metric in METRICS else metric
     header, rows = table_rows(summary, metric)
-    return "\n".join([f"## {task} ({profile} profile)", "", TABLE_NOTE.format(label=label), "",
+    return "\n".join([f"## {task} ({profile} profile)", "", table_note(label), "",
                       markdown_table(header, rows)]) + "\n"
 
 
@@ -181,7 +203,7 @@ def write_tables(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         md.write_text(to_markdown(summary, task, profile, metric))
         label = METRICS[metric].label if metric in METRICS else metric
         tex.write_text(latex_table(*table_rows(summary, metric), f"{task} ({profile} profile). "
-                                   + TABLE_NOTE.format(label=label), latex_label(f"{task}.{profile}")))
+                                   + table_note(label), latex_label(f"{task}.{profile}")))
         written += [csv, md, tex]
         learned = learned_parameters([r for r in records if r.get("task") == task and r.get("profile") == profile])
         if len(learned):

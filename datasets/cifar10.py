@@ -25,6 +25,10 @@ Models (``Profile.options["arch"]``):
   3x3 stem, no max-pool), base channels ``round(64 * width)``; depth ``8n + 2`` (18:
   two blocks per stage).
 
+Policy base (``policy_base_augment``): the bilevel methods wrap their learned policy in
+the standard crop + flip, as their official CIFAR pipelines do (DADA adds its Cutout
+16 after the policy; see methods/dada.py and methods/faster_aa.py).
+
 Deviations: ``quick`` is a CPU budget (a WRN-10-1 on 4,000 / 1,000 / 2,000 images,
 10 epochs); ``paper`` follows Faster AA / DADA's WRN-40-2 protocol (200 epochs, batch
 128, SGD nesterov lr 0.1, weight decay 5e-4, cosine) without the learning-rate warm-up
@@ -219,6 +223,9 @@ class Cifar10(Task):
                           "cutout", "horizontal_flip", "sample_pairing")
     reference_symmetry = "translations by up to 4 pixels (zero padding) and horizontal flips"
     fixed_augmentation = "random crop of the 4-pixel zero-padded image and horizontal flip (p = 1/2)"
+    # The official Faster AA (homura's CIFAR-10 loader) and DADA (search and retrain
+    # loaders) apply it to every training image before their policy.
+    policy_base_augmentation = "random crop of the 4-pixel zero-padded image and horizontal flip (p = 1/2)"
     profiles = {
         "smoke": Profile(epochs=1, batch_size=32, optimizer="sgd", lr=0.1, weight_decay=5e-4, nesterov=True,
                          eval_batch_size=256,
@@ -278,4 +285,7 @@ class Cifar10(Task):
         return random_crop_flip(x)
 
     def fixed_augment(self, x: torch.Tensor) -> torch.Tensor:
+        return random_crop_flip(x)
+
+    def policy_base_augment(self, x: torch.Tensor) -> torch.Tensor:
         return random_crop_flip(x)

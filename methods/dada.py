@@ -4,8 +4,34 @@ Search space (as the paper and VDIGPKU/DADA ``primitives.py``): every pair (o_i,
 i < j, of the task's ``augmentation_space`` ops is one sub-policy (105 for 15 image
 ops; 120 for mnist_rot's 16, 6 for qm9's 4), applied in that order. Each sub-policy
 has a weight (a logit, initialised to 1e-3 as the official code) and, per op, a
-probability and a magnitude in [0, 1] (initialised to 0.5). Ops come from the shared
-library (``bench.augment.get_op``) with the task's ``augmentation_kwargs``.
+probability and a level in [0, 1] (both initialised to 0.5; the official code and the
+records call the level "magnitude"). Ops come from the shared library
+(``bench.augment.get_op``, its public call) with the task's ``augmentation_kwargs``.
+
+Levels and firing, as the official ``search_gumbel/operation.py`` (``apply_augment``:
+value = level * (high - low) + low) and its retrain fork (``fast-autoaugment``):
+
+- ops with a signed range map the level onto [-top, top]: value = (2 * level - 1) * top,
+  so level 0.5 is the identity (the start), 0 and 1 the two extremes. ShearX/Y
+  [-0.3, 0.3], TranslateX/Y [-0.45, 0.45] and Rotate [-30, 30] degrees then get a
+  random mirror (the official ``random_mirror = True``); Contrast, Color, Brightness
+  and Sharpness have none: factor = 1 + (2 * level - 1) * 0.9, i.e. level * 1.8 + 0.1
+  in [0.1, 1.9]. In the library these ops are symmetric with a magnitude in [0, 1]:
+  DADA calls them at magnitude |2 * level - 1| with the sign of 2 * level - 1 passed
+  explicitly (``sign=``), or left to the library's random sign for the mirrored five.
+  The other symmetric ops of the library (frequency and time shifts, SO(3) rotation;
+  no official DADA counterpart) follow the unmirrored rule.
+- one-sided ops map the level onto the library's range: Cutout 0 to 0.2 of the side
+  (level 0 = identity, as the official [0, 0.2]); Solarize and Posterize run the
+  official way round (threshold 0 to 256, bits 4 to 8: level 1 is the identity), i.e.
+  library magnitude 1 - level; other one-sided ops magnitude = level.
+- on/off ops (AutoContrast, Invert, Equalize, flips, reflection ...) have no strength:
+  they fire with the sub-policy's probability p alone (the library is called at its
+  top probability, forced to 1 as Faster AA does), and their level is unused.
+- a task's override of an op's top value (``augmentation_kwargs["ranges"]``) sets the
+  ends of its signed range: mnist_rot's rotate override 180 makes the range
+  [-180, 180] degrees (full circle, the task's known invariance reachable), still
+  with identity at level 0.5.
 
 Gradient estimators. We use the **straight-through Gumbel** variant of the official
 code (``search_gumbel/``), not the paper's RELAX (``search_relax/``, which needs a
@@ -16,9 +42,8 @@ learned control variate inside the second-order term):
   with the soft sample's gradient (``F.gumbel_softmax(hard=True)``);
 - each op is applied with a straight-through relaxed Bernoulli gate: hard 0/1
   forward, the relaxed sample's gradient (same temperature) to the probability;
-- magnitudes get the ops' own gradients (continuous ops) or the library's
-  straight-through estimator (discrete ops); on/off ops (invert, equalize ...)
-  read the magnitude as their own application probability (see bench/augment/core).
+- levels get the ops' own gradients (continuous ops; the signed mapping keeps a
+  gradient at level 0.5) or the library's straight-through estimator (discrete ops).
 
 Bilevel search, in ``search()`` (timed as search by the harness), over a fresh model
 (``ctx.make_model()``; ``self.model`` is not touched): a reduced training subset
@@ -38,16 +63,31 @@ search-train and search-val. Each step, as DARTS/DADA's ``Architect``:
 3. the normal SGD step of the model on the same augmented batch (gradient clipping
    5), with the cosine learning rate 0.1 -> 0.001 over the search epochs.
 
+Around the policy, on tasks that declare a policy base augmentation
+(``Task.policy_base_augment``; CIFAR-10: random crop + flip) the search-train batch
+is first given that base and, after the policy, a ``cutout_length``-pixel Cutout
+(16, the official CIFAR search and retrain configs); the search-val batch gets
+neither, as the official loaders.
+
 Final policy (``genotype()`` of the official code): the ``top_k`` = 25 sub-policies
 with the largest weights (fewer if fewer exist). Retrain (the harness's training
 loop on ``self.model``, freshly initialised): for each training image, one of the
 top-k sub-policies drawn uniformly (the official ``Augmentation`` class of its
 fast-autoaugment fork draws ``random.choice`` per image, ignoring the weights), each
-op applied with its probability at its magnitude, batched on the device.
+op applied with its probability at its level, batched on the device; with the policy
+base before and the Cutout after, as in the search.
+
+Records: ``policy`` (the top-k and the search summary), ``learned_augmentation``,
+``search_history`` (about 20 snapshots per search: step, losses, the state summary of
+``bench.diagnostics`` and each op's marginal weight) and, through
+``augmentation_state()``, the ``learning`` diagnostic (``weights`` = softmax over the
+sub-policies, ``probabilities`` and ``magnitudes`` = levels of ops with a strength).
 
 Deviations (also in the README section "Methods: DADA"):
 - straight-through Gumbel instead of RELAX, exact second order instead of finite
   differences (above);
+- level gradients: the ops' own derivatives (continuous ops) instead of the official
+  straight-through identity for every op (``images - magnitude`` + ``magnitude``);
 - a fresh validation batch every step: the official ``train_search.py`` calls
   ``next(iter(valid_queue))``, which restarts the loader and so reuses the first
   batch of each (reshuffled) epoch sampler pass -- here search-val is cycled;
@@ -55,10 +95,17 @@ Deviations (also in the README section "Methods: DADA"):
   applies one sub-policy and one gate pattern to the whole batch);
 - the unsampled sub-policies' stand-in output in the weight gradient is the clean
   input x (official Gumbel code: the constant 1, meaningless on non-image scales);
-- probabilities and magnitudes are projected onto [0, 1] after each Adam step (the
+- probabilities and levels are projected onto [0, 1] after each Adam step (the
   official code only clamps when reading them, so a parameter that leaves [0, 1]
   stops learning);
-- CPU-scale search budgets in the smoke and quick profiles (``profile_params``).
+- the Cutout of the CIFAR pipeline fills the square with 0 in pixel space (the
+  library's op; the official one zeroes it after normalisation, i.e. the mean colour);
+  the crop pads with zeros, as the official ``RandomCrop(32, padding=4)``;
+- CPU-scale search budgets in the smoke and quick profiles (``profile_params``):
+  ``quick`` takes 2,000 training images (1,000 search-train, 1,000 search-val) and
+  5 epochs at batch 16: 310 hypergradient steps, the official count (2,000 / 128 x 20
+  = 320), at about the CPU cost of erm's quick training; the smaller batch makes each
+  hypergradient noisier (``paper`` keeps 4,000 images, 20 epochs, batch 128).
 """
 from __future__ import annotations
 
@@ -74,12 +121,61 @@ from torch.distributions import RelaxedBernoulli
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from bench.api import Method, Split, Task
-from bench.augment import OPS, get_op
-from bench.augment.core import PROBABILITY_EPS, blend
+from bench.augment import OPS, Op, get_op
+from bench.augment.core import PROBABILITY_EPS, blend, per_sample
 from bench.data import split_indices
+from bench.diagnostics import state_summary
 from bench.errors import NonFiniteError, UserError
 
 OPS_PER_SUB_POLICY = 2  # K = 2 in the paper and primitives.py
+# operation.py's ``random_mirror = True``: these ops flip the sign of their signed
+# value with probability 1/2 (the library's random sign); the other signed ops do not.
+MIRRORED_OPS = frozenset({"shear_x", "shear_y", "translate_x", "translate_y", "rotate"})
+# Official ranges that run from the strongest setting (level 0) to the identity
+# (level 1): Solarize [0, 256] (threshold), Posterize [4, 8] (bits kept).
+REVERSED_OPS = frozenset({"solarize", "posterize"})
+HISTORY_SNAPSHOTS = 20  # search_history entries per search (plus the start)
+
+
+def signed_level(level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(|2 level - 1|, sign of 2 level - 1) with sign(0) = +1. The magnitude is
+    computed as u * sign(u).detach(), so its gradient is sign(u) -- not 0 at the
+    identity level 0.5, where torch's abs has a zero derivative."""
+    u = 2 * level - 1
+    sign = torch.where(u.detach() >= 0, 1.0, -1.0).to(u.dtype)
+    return u * sign, sign
+
+
+def apply_at_level(op: Op, x: torch.Tensor, level: torch.Tensor | float, training: bool, temperature: float,
+                   facts: dict[str, Any]) -> torch.Tensor:
+    """Op ``op`` on the batch at DADA's ``level`` in [0, 1] (a scalar or one per
+    sample), through the library's public call (see the module docstring for the
+    mapping). On/off ops always fire here: DADA's probability gates them."""
+    if op.kind == "on_off":
+        always = {**facts, "ranges": {**facts.get("ranges", {}), op.name: 1.0}}
+        return op(x, 1.0, training=False, temperature=temperature, **always)
+    level = per_sample(level, x)
+    if op.symmetric:
+        magnitude, sign = signed_level(level)
+        return op(x, magnitude, training=training, temperature=temperature,
+                  sign=None if op.name in MIRRORED_OPS else sign, **facts)
+    return op(x, 1 - level if op.name in REVERSED_OPS else level, training=training, temperature=temperature,
+              **facts)
+
+
+def official_value(op_name: str, level: float, top: float | None = None) -> float | None:
+    """The op's parameter at ``level`` as the official ``apply_augment`` computes it,
+    before any random mirror (signed value for signed ops; None for on/off ops), in
+    the library's unit (``top`` overrides the top of the range). For tests and
+    records."""
+    op = get_op(op_name)
+    if op.kind == "on_off":
+        return None
+    high = op.high if top is None else top
+    if op.symmetric:
+        return (2 * level - 1) * high
+    m = 1 - level if op_name in REVERSED_OPS else level
+    return op.low + (high - op.low) * m
 
 
 def enumerate_sub_policies(op_names: Sequence[str]) -> list[tuple[str, ...]]:
@@ -95,9 +191,15 @@ def straight_through_bernoulli(probability: torch.Tensor, n: int, temperature: f
     return hard + soft - soft.detach()
 
 
+def cutout(x: torch.Tensor, length: int) -> torch.Tensor:
+    """The official ``CutoutDefault(length)``: one ``length``-pixel square (clipped at
+    the border) blanked per image, through the library's Cutout op."""
+    return get_op("cutout")(x, 1.0, training=False, ranges={"cutout": length / x.shape[-1]})
+
+
 class DadaPolicy(nn.Module):
     """The search-time policy: weights over sub-policies, per-op probabilities and
-    magnitudes, and the differentiable augmentation they define."""
+    levels (``magnitudes``), and the differentiable augmentation they define."""
 
     def __init__(self, sub_policies: list[tuple[str, ...]], facts: dict[str, Any], temperature: float):
         super().__init__()
@@ -108,6 +210,9 @@ class DadaPolicy(nn.Module):
         self.weights = nn.Parameter(torch.full((n,), 1e-3))
         self.probabilities = nn.Parameter(torch.full((n, OPS_PER_SUB_POLICY), 0.5))
         self.magnitudes = nn.Parameter(torch.full((n, OPS_PER_SUB_POLICY), 0.5))
+        # Levels that change the augmentation (on/off ops have none).
+        self.register_buffer("has_level", torch.tensor([[get_op(o).kind != "on_off" for o in sp]
+                                                        for sp in sub_policies], dtype=torch.bool))
 
     def sample_weights(self) -> torch.Tensor:
         """One-hot straight-through Gumbel-softmax sample over the sub-policies."""
@@ -121,8 +226,8 @@ class DadaPolicy(nn.Module):
         out = x
         for stage, name in enumerate(self.sub_policies[k]):
             gate = straight_through_bernoulli(self.probabilities[k, stage], len(x), self.temperature)
-            magnitude = self.magnitudes[k, stage].clamp(0, 1)
-            transformed = get_op(name)(out, magnitude, training=True, temperature=self.temperature, **self.facts)
+            level = self.magnitudes[k, stage].clamp(0, 1)
+            transformed = apply_at_level(get_op(name), out, level, True, self.temperature, self.facts)
             out = blend(out, transformed.to(out.dtype), gate.to(out.dtype))
         # Forward value: the sampled sub-policy's output (w is one-hot). Backward: the
         # gradient of the soft sample reaches every weight; unsampled sub-policies
@@ -137,9 +242,30 @@ class DadaPolicy(nn.Module):
         self.magnitudes.clamp_(0, 1)
 
     @torch.no_grad()
+    def state(self) -> dict[str, torch.Tensor]:
+        """The learned augmentation in its interpretable space (see
+        ``Method.augmentation_state``): ``weights`` softmax over the sub-policies,
+        ``probabilities`` (sub-policies, 2), ``magnitudes`` the levels of ops that have
+        one (flat)."""
+        return {"weights": torch.softmax(self.weights, -1).detach().cpu().clone(),
+                "probabilities": self.probabilities.clamp(0, 1).detach().cpu().clone(),
+                "magnitudes": self.magnitudes.clamp(0, 1)[self.has_level].detach().cpu().clone()}
+
+    @torch.no_grad()
+    def op_weights(self) -> dict[str, float]:
+        """Each op's marginal weight: the softmax weight of the sub-policies holding
+        it, halved (two ops per sub-policy), so the values sum to 1."""
+        share = torch.softmax(self.weights, -1).cpu()
+        out: dict[str, float] = {}
+        for k, sub_policy in enumerate(self.sub_policies):
+            for name in sub_policy:
+                out[name] = out.get(name, 0.0) + float(share[k]) / OPS_PER_SUB_POLICY
+        return {name: round(value, 6) for name, value in out.items()}
+
+    @torch.no_grad()
     def top_k(self, k: int) -> list[dict[str, Any]]:
         """The ``k`` sub-policies of largest weight (the official genotype, truncated),
-        with their softmax weight, probabilities and magnitudes."""
+        with their softmax weight, probabilities and levels ("magnitude")."""
         share = torch.softmax(self.weights, dim=-1)
         order = torch.sort(self.weights, descending=True, stable=True).indices[:k].tolist()
         return [{"ops": [{"op": name, "probability": float(self.probabilities[i, s].clamp(0, 1)),
@@ -189,14 +315,14 @@ def validation_stream(split: Split, batch_size: int, generator: torch.Generator
 
 def apply_found_policy(x: torch.Tensor, sub_policies: list[dict[str, Any]], facts: dict[str, Any]) -> torch.Tensor:
     """The retrain augmentation: per example, one of ``sub_policies`` drawn uniformly,
-    each of its ops applied with its probability at its magnitude (hard gates),
+    each of its ops applied with its probability at its level (hard gates),
     batched: each op runs once per stage on the examples that drew it."""
     b = len(x)
     choice = torch.randint(0, len(sub_policies), (b,), device=x.device)
     probability = torch.tensor([[o["probability"] for o in sp["ops"]] for sp in sub_policies],
                                dtype=x.dtype, device=x.device)
-    magnitude = torch.tensor([[o["magnitude"] for o in sp["ops"]] for sp in sub_policies],
-                             dtype=x.dtype, device=x.device)
+    level = torch.tensor([[o["magnitude"] for o in sp["ops"]] for sp in sub_policies],
+                         dtype=x.dtype, device=x.device)
     out = x.clone()
     for stage in range(probability.shape[1]):
         fires = torch.rand(b, device=x.device) < probability[choice, stage]
@@ -206,16 +332,17 @@ def apply_found_policy(x: torch.Tensor, sub_policies: list[dict[str, Any]], fact
             rows = (fires & torch.isin(choice, holders)).nonzero().squeeze(1)
             if len(rows) == 0:
                 continue
-            out[rows] = get_op(name)(out[rows], magnitude[choice[rows], stage], training=False, **facts).to(out.dtype)
+            out[rows] = apply_at_level(get_op(name), out[rows], level[choice[rows], stage], False, 0.5,
+                                       facts).to(out.dtype)
     return out
 
 
 class Dada(Method):
     name = "dada"
     description = ("DADA: bilevel augmentation search (Gumbel sub-policy weights, straight-through probabilities, "
-                   "magnitudes), one-step unrolled exact hypergradient via higher; retrain with the top-k policy.")
+                   "levels), one-step unrolled exact hypergradient via higher; retrain with the top-k policy.")
     params = {
-        "search_size": 4000,  # reduced training subset for the search (reduced CIFAR-10)
+        "search_size": 4000,  # reduced training subset for the search (reduced CIFAR-10), half of it search-val
         "search_epochs": 20,
         "search_batch_size": 128,
         "search_lr": 0.1,  # SGD of the search model (and the unrolled step)
@@ -228,16 +355,22 @@ class Dada(Method):
         "aug_beta2": 0.999,
         "temperature": 0.5,
         "top_k": 25,
+        "cutout_length": 16,  # pixels, after the policy, on tasks with a policy base (official CIFAR configs); 0: off
     }
     profile_params = {
         "smoke": {"search_size": 32, "search_epochs": 1, "search_batch_size": 8},
-        "quick": {"search_size": 1000, "search_epochs": 2, "search_batch_size": 32},
+        # 1,000 search-train images / 16 x 5 epochs = 310 hypergradient steps (official
+        # 2,000 / 128 x 20 = 320), at about the CPU cost of erm's quick training.
+        "quick": {"search_size": 2000, "search_epochs": 5, "search_batch_size": 16},
     }
     kind = "bilevel"
 
     def __init__(self, ctx, model, hparams):
         super().__init__(ctx, model, hparams)
         self.policy: dict[str, Any] | None = None
+        # The search policy lives from the start, so its initial state is recorded.
+        self.search_policy = DadaPolicy(enumerate_sub_policies(ctx.task.augmentation_space),
+                                        ctx.task.augmentation_kwargs, hparams["temperature"])
 
     @classmethod
     def supports(cls, task: Task) -> str | None:
@@ -248,6 +381,17 @@ class Dada(Method):
         if unknown:
             return f"task {task.name!r} names unknown augmentation ops: {', '.join(unknown)}"
         return None
+
+    def base(self, x: torch.Tensor) -> torch.Tensor:
+        """The task's policy base augmentation (before the policy), without gradients."""
+        with torch.no_grad():
+            return self.task.policy_base_augment(x)
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """After the policy: the Cutout of the official CIFAR pipeline, where the task
+        has a policy base augmentation."""
+        length = int(self.hparams["cutout_length"])
+        return cutout(x, length) if length > 0 and self.task.policy_base_augmentation else x
 
     def search(self) -> dict[str, Any]:
         hp, task, ctx = self.hparams, self.task, self.ctx
@@ -263,8 +407,7 @@ class Dada(Method):
 
         model = ctx.make_model()  # the search network; self.model stays untouched
         model.train()
-        sub_policies = enumerate_sub_policies(task.augmentation_space)
-        policy = DadaPolicy(sub_policies, task.augmentation_kwargs, hp["temperature"]).to(ctx.device)
+        policy = self.search_policy
         model_opt = torch.optim.SGD(model.parameters(), lr=hp["search_lr"], momentum=hp["search_momentum"],
                                     weight_decay=hp["search_weight_decay"])
         epochs = int(hp["search_epochs"])
@@ -273,17 +416,24 @@ class Dada(Method):
         policy_opt = torch.optim.Adam(policy.parameters(), lr=hp["aug_lr"], betas=(hp["aug_beta1"], hp["aug_beta2"]),
                                       weight_decay=0.0)
         val_batches = validation_stream(search_val, int(hp["search_batch_size"]), generator)
+        batch_size = min(int(hp["search_batch_size"]), len(search_train))
+        total_steps = epochs * (len(search_train) // batch_size)
+        every = max(1, total_steps // HISTORY_SNAPSHOTS)
+        start = policy.state()
+        self.search_history = [{"step": 0, "epoch": 0, "state": state_summary(start, start),
+                                "op_weights": policy.op_weights()}]
 
-        steps, history = 0, []
+        steps, history, window = 0, [], []  # window: (train, unrolled val) losses since the last snapshot
         ctx.progress.start("search", epochs)
         for epoch in range(epochs):
             val_losses = []
             for x, y in batches(search_train, int(hp["search_batch_size"]), generator):
                 x_val, y_val = next(val_batches)
+                x = self.base(x)
                 augmented: list[torch.Tensor] = []
 
                 def train_loss(fmodel: nn.Module) -> torch.Tensor:
-                    augmented.append(policy(x))
+                    augmented.append(self.finish(policy(x)))
                     return task.loss(fmodel(augmented[0]), y)
 
                 grads, inner, outer = unrolled_hypergradient(
@@ -303,7 +453,14 @@ class Dada(Method):
                 nn.utils.clip_grad_norm_(model.parameters(), hp["grad_clip"])
                 model_opt.step()
                 val_losses.append(outer)
+                window.append((inner, outer))
                 steps += 1
+                if steps % every == 0 or steps == total_steps:
+                    self.search_history.append({
+                        "step": steps, "epoch": epoch, "train_loss": sum(w[0] for w in window) / len(window),
+                        "unrolled_val_loss": sum(w[1] for w in window) / len(window),
+                        "state": state_summary(policy.state(), start), "op_weights": policy.op_weights()})
+                    window = []
             schedule.step()
             history.append({"epoch": epoch, "unrolled_val_loss": sum(val_losses) / max(1, len(val_losses))})
             ctx.progress.step(val=f"{history[-1]['unrolled_val_loss']:.3g}")
@@ -311,7 +468,7 @@ class Dada(Method):
 
         self.policy = {
             "sub_policies": policy.top_k(int(hp["top_k"])),
-            "n_candidates": len(sub_policies),
+            "n_candidates": len(policy.sub_policies),
             "selection": "uniform per example among the top-k",
             "estimator": "straight-through Gumbel",
             "search": {"train_size": len(search_train), "val_size": len(search_val), "epochs": epochs,
@@ -323,8 +480,12 @@ class Dada(Method):
         if self.policy is None:
             raise RuntimeError("dada: search() must run before training")
         with torch.no_grad():
-            augmented = apply_found_policy(x, self.policy["sub_policies"], self.task.augmentation_kwargs)
+            augmented = self.finish(apply_found_policy(self.base(x), self.policy["sub_policies"],
+                                                       self.task.augmentation_kwargs))
         return self.task.loss(self.model(augmented), y), {}
+
+    def augmentation_state(self) -> dict[str, torch.Tensor]:
+        return self.search_policy.state()
 
     def learned_augmentation(self) -> dict[str, Any] | None:
         if self.policy is None:

@@ -12,20 +12,34 @@ stage applies one op drawn from Categorical(softmax(w / 0.05)) with a hard Berno
 gate. The batch is split into chunks (8 in search, 16 at retrain, as the official
 configs) and each chunk goes through one sub-policy drawn uniformly. On/off ops
 (invert, flips, reflection ...) have only a probability, as in the official code.
+Batched: each op of a stage runs once on the whole batch with per-example magnitudes,
+probabilities and weights read from each example's sub-policy (the same mixture as
+chunk by chunk, without a Python loop over chunks).
 
-Search: a fresh model of the task (``ctx.make_model()``) is the critic: its
-``embed(x)`` feeds its own head (the task output: class logits, or the regression
-value) and a small critic head Linear-ReLU-Linear, as the official
-``Discriminator``. On a reduced training subset, each batch is split in half: one
-half is augmented, the other is real. Critic step: ``0.1 L(real) - D(real) + D(aug)
-+ 10 GP`` with the augmentation computed without gradients; policy step (critic
-frozen): ``0.1 L(aug) - D(aug)``. L is the cross-entropy for classification tasks
+Search: a fresh model of the task (the run's model family at ``critic_width`` times
+the run's width; 1 = ``ctx.make_model()``) is the critic: its ``embed(x)`` feeds its
+own head (the task output: class logits, or the regression value) and a small critic
+head Linear-ReLU-Linear, as the official ``Discriminator``. On a reduced training
+subset, each batch is split in half: one half is augmented, the other is real.
+Critic step: ``0.1 L(real) - D(real) + D(aug) + 10 GP`` with the augmentation
+computed without gradients; policy step (critic frozen): ``0.1 L(aug) - D(aug)``. L is the cross-entropy for classification tasks
 and the task's loss (L1 on normalised targets for QM9) for regression. Adam with lr
 1e-3 and betas (0, 0.999) for both critic and policy (the official search config).
+On tasks with a policy base augmentation (``Task.policy_base_augment``; CIFAR-10:
+random crop + flip, homura's CIFAR-10 loader in the official code) every search batch,
+real and augmented halves alike, gets it first.
 
 Retrain: the harness trains the freshly initialised model (untouched by the search)
-with the frozen policy applied, without gradients and in evaluation mode, to every
-training batch on the device, as the official ``train.py`` (``policy.eval()``).
+with the policy base and then the frozen policy applied, without gradients and in
+evaluation mode, to every training batch on the device, as the official ``train.py``
+(``policy.eval()``, after the loader's crop + flip).
+
+Records: ``policy`` (the full policy and ``search``: subset size, epochs, batch size,
+steps), ``search_history`` (about 20 snapshots per search: step, mean critic and
+policy losses since the last snapshot, the state summary of ``bench.diagnostics`` and
+each op's mean stage weight) and, through ``augmentation_state()``, the ``learning``
+diagnostic (``weights`` = stage softmax, ``probabilities``, ``magnitudes`` of ops
+with a strength).
 
 Where this differs from the official code (bugs not inherited):
 - The gradient penalty takes the norm of each sample's whole input gradient
@@ -36,8 +50,13 @@ Where this differs from the official code (bugs not inherited):
 - Sub-policies are drawn from torch's seeded generator (the official code uses
   Python's ``random``); the search subset is drawn from the run's train seed.
 - Budgets: the ``paper`` profile follows the paper's CIFAR-10 search (4,000 images,
-  20 epochs, batch 128) on every task; ``smoke`` / ``quick`` are CPU-sized. The
+  20 epochs, batch 128, 620 policy steps, the critic as wide as the trained model) on
+  every task; ``smoke`` is a few steps. ``quick``: 2,000 images, 4 epochs, batch 32
+  (16 augmented + 16 real, 8 chunks of 2), a critic of half the run's width: 248
+  policy steps at about the CPU cost of erm's quick training on the same task. The
   critic is the task's own model family (the paper uses WRN-40-2 on CIFAR-10).
+- The crop of the CIFAR-10 policy base pads with zeros (the task's
+  ``random_crop_flip``); homura's loader pads by reflection.
 """
 from __future__ import annotations
 
@@ -50,8 +69,12 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from bench.api import Method, Split, Task
 from bench.augment import MODALITIES, Op, apply_with_probability, get_op
+from bench.diagnostics import state_summary
 from bench.errors import UserError
 from bench.training import iterate_batches
+
+
+HISTORY_SNAPSHOTS = 20  # search_history entries per search (plus the start)
 
 
 class Policy(nn.Module):
@@ -93,33 +116,57 @@ class Policy(nn.Module):
         """softmax(logits / temperature) over the ops of each stage."""
         return (self.logits / self.temperature).softmax(-1)
 
-    def apply_op(self, k: int, x: torch.Tensor, s: int, t: int, hard: bool) -> torch.Tensor:
-        """Op k of stage t of sub-policy s, gated by its probability."""
+    def apply_op(self, k: int, x: torch.Tensor, s: torch.Tensor, t: int, hard: bool) -> torch.Tensor:
+        """Op k of stage t, each example at the magnitude and gated by the probability
+        of its own sub-policy (``s``: one index per example)."""
         op = self.ops[k]
         magnitude = 1.0 if self.on_off[k] else self.magnitudes[s, t, k].clamp(0, 1)
         return apply_with_probability(op, x, magnitude, self.probabilities[s, t, k].clamp(0, 1), training=not hard,
                                       temperature=self.op_temperature, **self.facts)
 
-    def stage(self, x: torch.Tensor, s: int, t: int, hard: bool) -> torch.Tensor:
-        weights = self.stage_weights()[s, t]
-        if hard:  # one op drawn from the stage's categorical distribution
-            k = int(torch.multinomial(weights.detach(), 1).item())
-            return self.apply_op(k, x, s, t, hard=True)
-        return sum(weights[k] * self.apply_op(k, x, s, t, hard=False) for k in range(len(self.ops)))
-
-    def sub_policy(self, x: torch.Tensor, s: int, hard: bool) -> torch.Tensor:
-        for t in range(self.num_stages):
-            x = self.stage(x, s, t, hard)
-        return x
+    def stage(self, x: torch.Tensor, s: torch.Tensor, chunk: torch.Tensor, t: int, hard: bool) -> torch.Tensor:
+        """Stage t on the batch; example b follows sub-policy ``s[b]`` of its chunk
+        ``chunk[b]``. Soft: the weighted mixture of every op. Hard: per chunk, one op
+        drawn from the stage's categorical distribution."""
+        weights = self.stage_weights()[s, t]  # (B, ops)
+        if not hard:
+            return sum(weights[:, k].reshape(-1, *([1] * (x.dim() - 1))) * self.apply_op(k, x, s, t, hard=False)
+                       for k in range(len(self.ops)))
+        first = torch.cat([torch.ones(1, dtype=torch.bool, device=x.device), chunk[1:] != chunk[:-1]])
+        drawn = torch.multinomial(weights.detach()[first], 1).squeeze(1)  # one op per chunk
+        op_of = drawn[chunk]
+        out = x.clone()
+        for k in op_of.unique().tolist():
+            rows = (op_of == k).nonzero().squeeze(1)
+            out[rows] = self.apply_op(k, x[rows], s[rows], t, hard=True).to(out.dtype)
+        return out
 
     def forward(self, x: torch.Tensor, hard: bool, num_chunks: int) -> torch.Tensor:
-        """Augment a batch: each of ``num_chunks`` chunks goes through one sub-policy
-        drawn uniformly; ``hard`` selects the evaluation-mode (sampled) policy."""
-        out = []
-        for chunk in x.chunk(num_chunks):
-            s = int(torch.randint(self.num_sub_policies, ()).item())
-            out.append(self.sub_policy(chunk, s, hard))
-        return torch.cat(out)
+        """Augment a batch: each of ``num_chunks`` chunks (``x.chunk``) goes through one
+        sub-policy drawn uniformly; ``hard`` selects the evaluation-mode (sampled)
+        policy. Batched: each op runs once per stage on every example that needs it."""
+        sizes = torch.tensor([len(c) for c in torch.arange(len(x)).chunk(num_chunks)])
+        chunk = torch.repeat_interleave(torch.arange(len(sizes)), sizes).to(x.device)
+        s = torch.randint(self.num_sub_policies, (len(sizes),)).to(x.device)[chunk]
+        for t in range(self.num_stages):
+            x = self.stage(x, s, chunk, t, hard)
+        return x
+
+    @torch.no_grad()
+    def state(self) -> dict[str, torch.Tensor]:
+        """The policy in its interpretable space (``Method.augmentation_state``):
+        ``weights`` the stage softmax (sub-policies, stages, ops), ``probabilities``
+        likewise, ``magnitudes`` of the ops that have a strength (not on/off ops)."""
+        strength = torch.tensor([not o for o in self.on_off], device=self.magnitudes.device)
+        return {"weights": self.stage_weights().detach().cpu().clone(),
+                "probabilities": self.probabilities.detach().clamp(0, 1).cpu().clone(),
+                "magnitudes": self.magnitudes.detach().clamp(0, 1)[..., strength].cpu().clone()}
+
+    @torch.no_grad()
+    def op_weights(self) -> dict[str, float]:
+        """Each op's mean stage weight over all sub-policies and stages (sums to 1)."""
+        mean = self.stage_weights().detach().mean(dim=(0, 1)).cpu()
+        return {op.name: round(float(w), 6) for op, w in zip(self.ops, mean)}
 
     def summary(self) -> dict[str, Any]:
         """The policy as JSON: per sub-policy and stage, the op weights, probabilities
@@ -213,11 +260,14 @@ class FasterAutoAugment(Method):
         "betas": [0.0, 0.999],
         "task_loss_factor": 0.1,
         "gp_factor": 10.0,
+        "critic_width": 1.0,  # the critic's width relative to the run's model (official: the same network)
     }
     profile_params = {
         "smoke": {"search_n_train": 16, "search_epochs": 1, "search_batch_size": 16, "search_chunks": 2,
                   "retrain_chunks": 4},
-        "quick": {"search_n_train": 512, "search_epochs": 4, "search_batch_size": 64},
+        # 2,000 images / 32 x 4 epochs = 248 policy steps (official 4,000 / 128 x 20 = 620)
+        # with a half-width critic: about the CPU cost of erm's quick training.
+        "quick": {"search_n_train": 2000, "search_epochs": 4, "search_batch_size": 32, "critic_width": 0.5},
     }
     kind = "bilevel"
     modalities = MODALITIES
@@ -247,7 +297,11 @@ class FasterAutoAugment(Method):
         return self.task.loss(outputs, targets)
 
     def make_critic(self, example: torch.Tensor) -> Critic:
-        body = self.ctx.make_model()
+        """The task's model family at ``critic_width`` times the run's width (the
+        official critic is the retrained network itself, WRN-40-2), with the heads."""
+        scale, config = float(self.hparams["critic_width"]), self.ctx.config
+        body = self.ctx.make_model() if scale == 1.0 else \
+            self.task.make_model(config.profile, config.width * scale, config.depth).to(self.ctx.device)
         if not callable(getattr(body, "embed", None)):
             raise UserError(f"faster_aa needs the model of task {self.task.name!r} to provide embed(x)")
         with torch.no_grad():
@@ -285,7 +339,10 @@ class FasterAutoAugment(Method):
                     x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """One critic step, then one policy step with the critic frozen, on a batch
         whose first half is augmented and second half real (the official
-        ``AdvTrainer.wgan_loss``)."""
+        ``AdvTrainer.wgan_loss``); the whole batch first gets the task's policy base
+        augmentation, as the official loader's crop + flip."""
+        with torch.no_grad():
+            x = self.task.policy_base_augment(x)
         half = len(x) // 2
         x_aug, y_aug, x_real, y_real = x[:half], y[:half], x[half:2 * half], y[half:2 * half]
         critic.requires_grad_(True)
@@ -312,22 +369,40 @@ class FasterAutoAugment(Method):
         batch_size = min(hp["search_batch_size"], len(subset))
         generator = torch.Generator().manual_seed(self.ctx.config.train_seed + 1)
         self.policy.requires_grad_(True)
+        total_steps = hp["search_epochs"] * (len(subset) // batch_size)
+        every = max(1, total_steps // HISTORY_SNAPSHOTS)
+        start = self.policy.state()
+        self.search_history = [{"step": 0, "epoch": 0, "state": state_summary(start, start),
+                                "op_weights": self.policy.op_weights()}]
+        steps, window = 0, []
         self.ctx.progress.start("search", hp["search_epochs"])
-        for _ in range(hp["search_epochs"]):
+        for epoch in range(hp["search_epochs"]):
             losses = {}
             for x, y in iterate_batches(subset, batch_size, shuffle=True, generator=generator):
                 if len(x) < batch_size:  # drop_last, as the official loader
                     continue
                 losses = self.search_step(critic, critic_opt, policy_opt, x, y)
+                window.append(losses)
+                steps += 1
+                if steps % every == 0 or steps == total_steps:
+                    means = {k: float(torch.stack([w[k] for w in window]).mean()) for k in losses}
+                    self.search_history.append({"step": steps, "epoch": epoch, **means,
+                                                "state": state_summary(self.policy.state(), start),
+                                                "op_weights": self.policy.op_weights()})
+                    window = []
             self.ctx.progress.step(**{k: f"{v.item():.3g}" for k, v in losses.items()})
         self.ctx.progress.close()
         self.policy.requires_grad_(False)  # frozen for the retrain
-        return self.policy.summary()
+        return {**self.policy.summary(), "search": {"n_train": len(subset), "epochs": hp["search_epochs"],
+                                                    "batch_size": batch_size, "steps": steps}}
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         with torch.no_grad():
-            x = self.policy(x, hard=True, num_chunks=self.hparams["retrain_chunks"])
+            x = self.policy(self.task.policy_base_augment(x), hard=True, num_chunks=self.hparams["retrain_chunks"])
         return self.task.loss(self.model(x), y), {}
+
+    def augmentation_state(self) -> dict[str, torch.Tensor]:
+        return self.policy.state()
 
     def learned_augmentation(self) -> dict[str, Any]:
         """The most likely op of each stage (the full policy is the record's ``policy``)."""

@@ -206,3 +206,115 @@ def test_smoke_run_of_erm_and_fixed_through_the_cli(tiny_cifar: Path, tmp_path: 
         assert 0.0 <= record["test_metric"] <= 1.0 and record["invariance"]["n"] == 64
         assert record["n_params"] == sum(p.numel() for p in Cifar10().make_model("smoke", 1.0, None).parameters())
         json.dumps(record)
+
+
+def crop_flip_variants(x: torch.Tensor, pad: int = 4) -> torch.Tensor:
+    """Every output of the standard crop + flip of each image: (2 * 81, B, C, H, W)."""
+    h, w = x.shape[-2:]
+    variants = []
+    for image in (x, x.flip(-1)):
+        padded = torch.nn.functional.pad(image, (pad, pad, pad, pad))
+        variants += [padded[..., dy:dy + h, dx:dx + w] for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)]
+    return torch.stack(variants)
+
+
+IDENTITY_VARIANT = 4 * 9 + 4  # no flip, no shift
+
+
+def blanked_squares(seen: torch.Tensor, x: torch.Tensor) -> tuple[list[tuple[int, int]], list[int]]:
+    """Per image: the bounding box (height, width) of the pixels a Cutout blanked,
+    after checking that the image is one crop + flip of ``x`` everywhere else; and
+    which crop + flip it is."""
+    variants = crop_flip_variants(x)
+    boxes, which = [], []
+    for b in range(len(x)):
+        agrees = ((variants[:, b] == seen[b]) | (seen[b] == 0)).flatten(1).all(1)
+        assert agrees.any(), f"image {b} is no crop + flip of its input"
+        which.append(int(agrees.nonzero()[0]))
+        variant = variants[which[-1], b]
+        blanked = ((seen[b] == 0) & (variant != 0)).any(0).nonzero()
+        boxes.append((0, 0) if len(blanked) == 0 else
+                     tuple(int(v) for v in blanked.max(0).values - blanked.min(0).values + 1))
+    return boxes, which
+
+
+def cifar_method(name: str, root: Path):
+    from bench.api import RunContext
+    from bench.config import RunConfig
+    from bench.progress import Progress
+
+    registry = load_registry()
+    task = Cifar10()
+    data = task.load("smoke", root, seed=0)
+    data.train.x.clamp_(min=1 / 255)  # no zero pixel in the data: zeros come from padding or Cutout only
+
+    def make_model() -> torch.nn.Module:
+        return task.make_model("smoke", 1.0, None)
+
+    ctx = RunContext(RunConfig("cifar10", "smoke", name), task, task.profile("smoke"), data, torch.device("cpu"),
+                     make_model, Progress(enabled=False))
+    torch.manual_seed(0)
+    plugin = registry.method(name)
+    return plugin.cls(ctx, make_model(), plugin.defaults_for("smoke"))
+
+
+def model_inputs(method, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    seen = []
+    hook = method.model.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    try:
+        method.training_loss(x, y)
+    finally:
+        hook.remove()
+    return seen[0]
+
+
+def test_dada_retrains_with_crop_flip_around_the_policy_then_cutout_16(tiny_cifar: Path) -> None:
+    method = cifar_method("dada", tiny_cifar)
+    never = {"ops": [{"op": "invert", "probability": 0.0, "magnitude": 0.5},
+                     {"op": "rotate", "probability": 0.0, "magnitude": 0.5}], "weight": 1.0}
+    method.policy = {"sub_policies": [never]}  # the policy itself leaves images as they are
+    x, y = method.ctx.data.train.x[:32], method.ctx.data.train.y[:32]
+    torch.manual_seed(1)
+    boxes, which = blanked_squares(model_inputs(method, x, y), x)
+    assert all(0 < h <= 16 and 0 < w <= 16 for h, w in boxes)
+    assert sum(v != IDENTITY_VARIANT for v in which) > 0.8 * len(x)  # cropped / flipped first
+    assert sum(box == (16, 16) for box in boxes) >= 4  # whole squares where the centre is inside
+
+
+def test_faster_aa_retrains_with_crop_flip_around_the_policy(tiny_cifar: Path) -> None:
+    method = cifar_method("faster_aa", tiny_cifar)
+    with torch.no_grad():
+        method.policy.probabilities.zero_()  # the policy itself leaves images as they are
+    x, y = method.ctx.data.train.x[:32], method.ctx.data.train.y[:32]
+    torch.manual_seed(1)
+    seen = model_inputs(method, x, y)
+    boxes, which = blanked_squares(seen, x)
+    assert boxes == [(0, 0)] * len(x)  # crop + flip only, no Cutout
+    assert sum(v != IDENTITY_VARIANT for v in which) > 0.8 * len(x)
+
+
+def test_the_searches_see_the_policy_base_on_cifar_and_not_on_digits(tiny_cifar: Path, monkeypatch) -> None:
+    from bench.augment.image import random_crop_flip
+
+    calls = []
+
+    def spy(self, x):
+        calls.append(len(x))
+        return random_crop_flip(x)
+
+    monkeypatch.setattr(Cifar10, "policy_base_augment", spy)
+    method = cifar_method("faster_aa", tiny_cifar)
+    method.search()
+    assert calls and all(n == method.hparams["search_batch_size"] for n in calls)  # whole batches, real half too
+    calls.clear()
+    method = cifar_method("dada", tiny_cifar)
+    dada = inspect.getmodule(type(method))
+    cutouts = []
+    real_cutout = dada.cutout
+    monkeypatch.setattr(dada, "cutout", lambda x, length: cutouts.append(length) or real_cutout(x, length))
+    policy = method.search()
+    steps = policy["search"]["steps"]
+    assert len(calls) == steps and cutouts == [16] * steps  # search-train batches; search-val gets neither
+    mnist = load_registry().task("mnist_rot").cls()
+    x = torch.rand(4, 1, 28, 28)
+    assert mnist.policy_base_augment(x) is x and not mnist.policy_base_augmentation

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.api import RunContext
-from bench.augment import ops_for
+from bench.augment import get_op, ops_for
 from bench.config import RunConfig
 from bench.progress import Progress
 from bench.registry import load_registry
@@ -246,7 +246,9 @@ def test_eeg_ops_run_through_the_search_policy_and_the_found_policy() -> None:
     # (a gradient is zero only where the op left the whole batch unchanged, e.g.
     # channel_shuffle drawing identity permutations of the two channels)
     assert (policy.probabilities.grad != 0).float().mean() > 0.9
-    assert (policy.magnitudes.grad != 0).float().mean() > 0.9
+    has_level = policy.has_level
+    assert (policy.magnitudes.grad[has_level] != 0).float().mean() > 0.9
+    assert (policy.magnitudes.grad[~has_level] == 0).all()  # on/off ops (time_reverse, sign_flip): no level
     found = dada.apply_found_policy(x, policy.top_k(25), facts)
     assert found.shape == x.shape and torch.isfinite(found).all() and not torch.equal(found, x)
 
@@ -268,3 +270,119 @@ def test_end_to_end_smoke_runs_store_the_policy(tmp_path: Path) -> None:
         chosen = r["policy"]["sub_policies"]
         assert len(chosen) == (25 if r["task"] == "mnist_rot" else 6)
         assert {"op", "probability", "magnitude"} <= set(chosen[0]["ops"][0])
+        assert set(r["learning"]["groups"]) == {"weights", "probabilities", "magnitudes"}
+        assert r["learning"]["phases"]["train"] == {"weights": 0, "probabilities": 0, "magnitudes": 0}  # frozen
+        assert r["search_history"][0]["step"] == 0 and r["search_history"][-1]["step"] == r["policy"]["search"]["steps"]
+
+
+def contrast_reference(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """PIL's ImageEnhance.Contrast on single-channel images: blend with the mean grey."""
+    mean = x.mean(dim=(-3, -2, -1), keepdim=True)
+    return (mean + factor * (x - mean)).clamp(0, 1)
+
+
+@pytest.mark.parametrize("level, factor", [(0.0, 0.1), (0.5, 1.0), (1.0, 1.9)])
+def test_level_of_a_factor_op_is_the_official_signed_range_without_mirror(level: float, factor: float) -> None:
+    """Contrast: level * 1.8 + 0.1, the same factor for every sample (no random sign)."""
+    torch.manual_seed(0)
+    x = torch.rand(32, 1, 8, 8)
+    out = dada.apply_at_level(get_op("contrast"), x, torch.tensor(level), True, 0.5, {})
+    torch.testing.assert_close(out, contrast_reference(x, factor), atol=1e-6, rtol=0)
+    assert dada.official_value("contrast", level) == pytest.approx(factor - 1)  # the library's unit: factor - 1
+
+
+def shear_x_at(x: torch.Tensor, sign: float) -> torch.Tensor:
+    return get_op("shear_x")(x, 1.0, sign=torch.full((len(x),), sign))
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0])
+def test_level_of_a_mirrored_op_reaches_both_ends_of_its_signed_range(level: float) -> None:
+    """ShearX at level 0 or 1: shear 0.3 in magnitude, the sign mirrored at random
+    (operation.py's random_mirror) -- each sample is one of the two shears, both occur."""
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 12, 12)
+    out = dada.apply_at_level(get_op("shear_x"), x, torch.tensor(level), True, 0.5, {})
+    plus, minus = shear_x_at(x, 1.0), shear_x_at(x, -1.0)
+    is_plus = (out - plus).flatten(1).abs().amax(1) < 1e-6
+    is_minus = (out - minus).flatten(1).abs().amax(1) < 1e-6
+    assert (is_plus | is_minus).all() and is_plus.any() and is_minus.any()
+    assert dada.official_value("shear_x", level) == pytest.approx(0.6 * level - 0.3)
+
+
+def test_level_one_half_is_the_identity_of_signed_ops_and_still_has_a_gradient() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 12, 12)
+    readout = torch.randn_like(x)
+    for name in ("shear_x", "rotate", "contrast", "brightness", "sharpness"):
+        level = torch.tensor(0.5, requires_grad=True)
+        out = dada.apply_at_level(get_op(name), x, level, True, 0.5, {"ranges": {"rotate": 180.0}})
+        torch.testing.assert_close(out, x, atol=1e-5, rtol=0, msg=name)
+        (out * readout).sum().backward()
+        assert level.grad is not None and level.grad.abs() > 0, name  # abs() would have a zero derivative here
+
+
+def test_task_range_override_sets_the_signed_range() -> None:
+    """mnist_rot's rotate override 180: level 0.75 rotates by 90 degrees, either way."""
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 12, 12)
+    out = dada.apply_at_level(get_op("rotate"), x, torch.tensor(0.75), True, 0.5, {"ranges": {"rotate": 180.0}})
+    quarter_turns = [torch.rot90(x, k, dims=(-2, -1)) for k in (1, -1)]
+    matches = torch.stack([(out - q).flatten(1).abs().amax(1) < 1e-4 for q in quarter_turns])
+    assert matches.any(0).all() and matches.all(1).logical_not().all() and matches.any(1).all()
+    assert dada.official_value("rotate", 0.0, top=180.0) == -180.0
+
+
+def test_reversed_and_one_sided_ranges_follow_the_official_direction() -> None:
+    x = torch.rand(8, 1, 8, 8)
+    for name in ("solarize", "posterize"):  # official: level 1 is the identity
+        torch.testing.assert_close(dada.apply_at_level(get_op(name), x, 1.0, True, 0.5, {}), x, msg=name)
+        assert not torch.allclose(dada.apply_at_level(get_op(name), x, 0.0, True, 0.5, {}), x), name
+    assert dada.official_value("solarize", 0.0) == 0
+    assert dada.official_value("solarize", 1.0) == pytest.approx(256 / 255)
+    assert dada.official_value("posterize", 0.0) == 4 and dada.official_value("posterize", 1.0) == 8
+    assert dada.official_value("cutout", 0.0) == 0 and dada.official_value("cutout", 1.0) == pytest.approx(0.2)
+    assert dada.official_value("invert", 0.3) is None
+
+
+def test_on_off_ops_fire_with_the_probability_alone_whatever_their_level() -> None:
+    """Official: an on/off op fires with p (its level is unused); not p * level."""
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 8, 8)
+    both = [{"ops": [{"op": "invert", "probability": 1.0, "magnitude": 0.0},
+                     {"op": "horizontal_flip", "probability": 1.0, "magnitude": 0.0}], "weight": 1.0}]
+    assert torch.equal(dada.apply_found_policy(x, both, {}), (1 - x).flip(-1))
+    policy = dada.DadaPolicy([("invert", "horizontal_flip")], {}, temperature=0.5)
+    with torch.no_grad():
+        policy.probabilities.fill_(1.0)
+        policy.magnitudes.fill_(0.0)
+    torch.testing.assert_close(policy(x, torch.ones(1)), (1 - x).flip(-1))
+    half = [{"ops": [{"op": "invert", "probability": 0.5, "magnitude": 0.0},
+                     {"op": "cutout", "probability": 0.0, "magnitude": 1.0}], "weight": 1.0}]
+    inverted = (dada.apply_found_policy(x, half, {}) == 1 - x).flatten(1).all(1).float().mean()
+    assert 0.3 < inverted < 0.7
+
+
+def test_the_start_policy_is_the_identity_for_signed_ops() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 12, 12)
+    policy = dada.DadaPolicy([("rotate", "contrast")], {"ranges": {"rotate": 180.0}}, temperature=0.5)
+    with torch.no_grad():
+        policy.probabilities.fill_(1.0)  # both ops fire, at the initial level 0.5
+    torch.testing.assert_close(policy(x, torch.ones(1)), x, atol=1e-5, rtol=0)
+
+
+def test_augmentation_state_and_search_history() -> None:
+    method, task = make_method("mnist_rot", search_size=48, search_batch_size=8)
+    start = method.augmentation_state()
+    n = len(dada.enumerate_sub_policies(task.augmentation_space))
+    assert start["weights"].shape == (n,) and float(start["weights"].sum()) == pytest.approx(1.0)
+    assert start["probabilities"].shape == (n, 2) and (start["probabilities"] == 0.5).all()
+    on_off = sum(get_op(o).kind == "on_off" for sp in method.search_policy.sub_policies for o in sp)
+    assert start["magnitudes"].shape == (2 * n - on_off,) and (start["magnitudes"] == 0.5).all()
+    policy = method.search()
+    history = method.search_history
+    assert history[0]["step"] == 0 and history[-1]["step"] == policy["search"]["steps"] == 3
+    assert history[-1]["state"]["probabilities"]["max_abs_change"] > 0
+    assert sum(history[-1]["op_weights"].values()) == pytest.approx(1.0, abs=1e-4)
+    end = method.augmentation_state()
+    assert not torch.equal(end["probabilities"], start["probabilities"])

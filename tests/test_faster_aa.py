@@ -225,8 +225,35 @@ def test_smoke_runs_on_images_and_molecules(tmp_path: Path) -> None:
         assert record["policy"]["ops"] == list(REGISTRY.task(task).cls.augmentation_space)
         assert record["history"][-1]["augmentation"]["top"] == record["policy"]["top"]
         assert record["n_params_method"] == 3 * 10 * 2 * len(record["policy"]["ops"])  # the policy, not the critic
+        assert record["learning"]["phases"]["train"] == {"weights": 0, "probabilities": 0, "magnitudes": 0}
+        assert record["search_history"][-1]["step"] == record["policy"]["search"]["steps"] > 0
 
 
 def test_search_is_deterministic_for_a_seed() -> None:
     first, second = build_method("qm9").search(), build_method("qm9").search()
     assert first == second
+
+
+def test_augmentation_state_and_search_history() -> None:
+    method = build_method("mnist_rot", search_n_train=64, search_batch_size=16, search_epochs=2)
+    ops = method.task.augmentation_space
+    start = method.augmentation_state()
+    assert start["weights"].shape == (10, 2, len(ops))
+    torch.testing.assert_close(start["weights"].sum(-1), torch.ones(10, 2))
+    with_strength = sum(get_op(o).kind != "on_off" for o in ops)
+    assert start["magnitudes"].shape == (10, 2, with_strength) and start["probabilities"].shape == (10, 2, len(ops))
+    summary = method.search()
+    history = method.search_history
+    assert summary["search"]["steps"] == 8 and [h["step"] for h in history] == list(range(9))
+    assert {"critic_loss", "policy_loss", "state", "op_weights"} <= set(history[-1])
+    assert sum(history[-1]["op_weights"].values()) == pytest.approx(1.0, abs=1e-4)
+    end = method.augmentation_state()
+    assert history[-1]["state"]["probabilities"]["max_abs_change"] == pytest.approx(
+        float((end["probabilities"] - start["probabilities"]).abs().max()), abs=1e-6)
+
+
+def test_critic_width_scales_the_critic() -> None:
+    method = build_method("mnist_rot", critic_width=0.5)
+    narrow = method.make_critic(method.ctx.data.train.x[:2])
+    wide = build_method("mnist_rot").make_critic(method.ctx.data.train.x[:2])
+    assert sum(p.numel() for p in narrow.parameters()) < 0.5 * sum(p.numel() for p in wide.parameters())

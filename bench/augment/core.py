@@ -84,16 +84,21 @@ class Op:
     symmetric: bool = False  # a random sign per sample
     assumption: str = ""  # the invariance this op encodes, in one line
 
-    def value(self, m: torch.Tensor, high: float | None = None) -> torch.Tensor:
-        """The op's parameter at magnitude m (``high`` overrides the top of the range)."""
+    def value(self, m: torch.Tensor, high: float | None = None, sign: torch.Tensor | None = None) -> torch.Tensor:
+        """The op's parameter at magnitude m (``high`` overrides the top of the range;
+        ``sign``, one +-1 per sample, replaces the random sign of a symmetric op)."""
         v = self.low + ((self.high if high is None else high) - self.low) * m
-        return v * random_sign(len(m), m) if self.symmetric else v
+        if not self.symmetric:
+            return v
+        return v * (random_sign(len(m), m) if sign is None else sign.to(v.dtype))
 
     def __call__(self, x: torch.Tensor, magnitude: torch.Tensor | float, training: bool = True,
-                 temperature: float = 0.1, **facts: Any) -> torch.Tensor:
+                 temperature: float = 0.1, sign: torch.Tensor | None = None, **facts: Any) -> torch.Tensor:
         """Apply the op to the batch ``x`` at ``magnitude``; ``facts`` carries what the
         op needs to know about the data: ``sfreq`` for EEG ops, and ``ranges``, a
-        task's overrides of the top of op ranges (e.g. {"rotate": 180.0})."""
+        task's overrides of the top of op ranges (e.g. {"rotate": 180.0}). ``sign``
+        (B,) of +-1 fixes the direction of a symmetric op per sample instead of drawing
+        it (DADA's signed levels); other ops ignore it."""
         m = per_sample(magnitude, x)
         high = facts.get("ranges", {}).get(self.name)
         facts["temperature"] = temperature
@@ -101,9 +106,9 @@ class Op:
             gate = bernoulli_gate(self.value(m, high), (len(x),), temperature, training)
             return blend(x, self.transform(x, None, training=training, **facts), gate)
         if self.kind == "discrete":
-            hard = self.transform(x, self.value(m.detach(), high), training=training, **facts)
+            hard = self.transform(x, self.value(m.detach(), high, sign), training=training, **facts)
             return straight_through(hard, m)
-        return self.transform(x, self.value(m, high), training=training, **facts)
+        return self.transform(x, self.value(m, high, sign), training=training, **facts)
 
     def transform(self, x: torch.Tensor, value: torch.Tensor | None, training: bool, **facts: Any) -> torch.Tensor:
         raise NotImplementedError
