@@ -32,6 +32,10 @@ other generator -5.0, i.e. w = 1.31 and 0.007); molecules as ``AffineUniform3d``
 every generator, or a mapping generator -> raw value, e.g. the Mario-Iggy notebook's
 ``{rotate: -1.0}``).
 
+Control (``learn_augmentation: False``, label ``augerino (learn_augmentation=False)``,
+issue 18): the widths stay at their initialisation and the same h(x) is trained and
+evaluated; only the model learns, with the same budget.
+
 Deviations: the official RotMNIST learning rate 0.1 does not train (their issue #1);
 the task profile uses 0.01 (paper) or its CPU setting (quick). The official 3D family
 samples t in [0, w]; here every family samples [-w/2, w/2] as in 2D. The official
@@ -119,7 +123,8 @@ class UniformLieAugmentation(nn.Module):
 class Augerino(Method):
     name = "augerino"
     description = "Augerino: learned uniform ranges over a Lie group of transformations, h(x) = E_g f(g x)."
-    params = {"reg": "auto", "ncopies": 4, "safe": True, "family": "auto", "init": "auto", "aug_lr": None}
+    params = {"reg": "auto", "ncopies": 4, "safe": True, "family": "auto", "init": "auto", "aug_lr": None,
+              "learn_augmentation": True}  # False: the control, widths frozen at their initialisation
     kind = "learned_invariance"
 
     @classmethod
@@ -141,6 +146,7 @@ class Augerino(Method):
         if hparams["aug_lr"] is not None and not (isinstance(hparams["aug_lr"], (int, float)) and hparams["aug_lr"] > 0):
             raise UserError(f"augerino: aug_lr must be a positive number or null, got {hparams['aug_lr']!r}")
         self.aug = UniformLieAugmentation(family, self._init_raw(hparams["init"], family, defaults))
+        self.aug.requires_grad_(bool(hparams["learn_augmentation"]))  # no grad: the optimiser skips them
 
     def _family(self, name: str, defaults: ModalityDefaults) -> LieFamily:
         name = defaults.family if name == "auto" else name

@@ -45,6 +45,11 @@ layers by '|') replaces the modality's default, e.g. the sinusoid experiment's s
 FrequencyShift layer (``layers=frequency_shift``, ``init_magnitude=0.05``,
 ``penalty=0.8``, ``ncopies`` in {1, 4, 10}).
 
+Control (``learn_augmentation: False``, label ``augnet (learn_augmentation=False)``,
+issue 18): the layers stay at their initialisation (weights uniform, every mu at
+``init_magnitude``) and are applied as above, in training and with the copies at
+evaluation; only the trunk learns, with the same model and budget.
+
 Deviations: the ops are the shared library's (ranges and semantics in
 bench/augment); ``ncopies`` is 2 in ``smoke`` and 4 in ``quick`` (CPU budget; the
 official CIFAR-10 and sleep runs use 20); the official image ops clamp their output
@@ -185,6 +190,7 @@ class AugNet(Method):
         "penalty_decay_after": 40,  # lambda / 10 for epochs > this (0-based); None: constant
         "ncopies": 20,  # copies at evaluation (official CIFAR-10 and sleep)
         "aug_lr": None,  # None: the profile's learning rate, as the official code
+        "learn_augmentation": True,  # False: the control, layers frozen at their initialisation
     }
     profile_params = {"smoke": {"ncopies": 2}, "quick": {"ncopies": 4}}
     kind = "learned_invariance"
@@ -213,6 +219,7 @@ class AugNet(Method):
             for names in config
         ])
         self.penalty_weight = float(hparams["penalty"])
+        self.aug_layers.requires_grad_(bool(hparams["learn_augmentation"]))  # no grad: the optimiser skips them
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.aug_layers:
