@@ -63,7 +63,8 @@ def _mean_search_s(records: list[dict[str, Any]], task: str, profile: str, label
                    depth: int) -> float:
     values = [float(r["search_s"]) for r in records
               if r.get("status") == "ok" and r.get("task") == task and r.get("profile") == profile
-              and (r.get("label") or r.get("method")) == label and math.isclose(float(r.get("width", 1.0)), width)
+              and (r.get("label") or r.get("method")) == label
+              and isinstance(r.get("width", 1.0), (int, float)) and math.isclose(float(r.get("width", 1.0)), width)
               and (stats.NO_DEPTH if r.get("depth") is None else r.get("depth")) == depth
               and isinstance(r.get("search_s"), (int, float)) and math.isfinite(r["search_s"])]
     return sum(values) / len(values) if values else math.nan
