@@ -216,6 +216,10 @@ class Augerino(Method):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.embed(self._copies(x)).unflatten(0, (self.ncopies, len(x))).mean(0)
 
+    def augmentation_state(self) -> dict[str, torch.Tensor]:
+        """The widths w = softplus(raw), in the family's generator order."""
+        return {"widths": self.aug.widths.detach().cpu()}
+
     def learned_augmentation(self) -> dict[str, Any]:
         widths = self.aug.widths.detach().cpu().tolist()
         return dict(zip(self.aug.family.names, widths))

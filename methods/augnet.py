@@ -300,6 +300,15 @@ class AugNet(Method):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack(self.copies(x, self.model.embed)).mean(0)
 
+    def augmentation_state(self) -> dict[str, torch.Tensor]:
+        """Per layer (``Method.augmentation_state``): its op weights (a distribution) and
+        its magnitudes mu in [0, 1], in the layer's op order."""
+        state = {}
+        for i, layer in enumerate(self.aug_layers):
+            state[f"layer{i}_weights"] = layer.weights.detach().cpu()
+            state[f"layer{i}_magnitudes"] = layer.magnitudes.detach().cpu()
+        return state
+
     def learned_augmentation(self) -> dict[str, Any]:
         ranges = self.task.augmentation_kwargs.get("ranges", {})
         layers = []

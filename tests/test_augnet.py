@@ -330,6 +330,10 @@ def test_smoke_runs_on_mnist_rot_and_qm9_record_learned_parameters(tmp_path: Pat
             for layer in layers:
                 assert sum(v["weight"] for v in layer.values()) == pytest.approx(1.0, abs=1e-5)
                 assert all(0 <= v["magnitude"] <= 1 for v in layer.values())
+        # the learning diagnostic sees every layer's weights and magnitudes
+        n_layers = len(record["learned_augmentation"]["layers"])
+        assert set(record["learning"]["groups"]) == {f"layer{i}_{g}" for i in range(n_layers)
+                                                     for g in ("weights", "magnitudes")}
         # trained: the magnitudes moved away from their initial 0.5
         mags = [v["magnitude"] for layer in record["learned_augmentation"]["layers"] for v in layer.values()]
         assert any(abs(m - 0.5) > 1e-4 for m in mags)
