@@ -60,8 +60,9 @@ from torch import nn
 from torch.distributions import Categorical
 
 from bench.api import Method, Task
-from bench.augment import Op, get_op
+from bench.augment import OPS, Op, get_op
 from bench.errors import UserError
+from bench.params import Param, log_uniform, uniform
 
 WEIGHT_TEMPERATURE = 0.01  # softmax temperature of the layer weights (official default)
 
@@ -159,6 +160,20 @@ def parse_layers(spec: Any) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(layer) for layer in layers)
 
 
+def normal_layers(spec: str) -> str:
+    """``spec`` in normal form ("a,b|c", no spaces), or ValueError naming the unknown
+    ops: checked against every op before any run, against the task's space later."""
+    try:
+        layers = parse_layers(spec)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+    unknown = sorted({n for layer in layers for n in layer} - set(OPS))
+    if unknown:
+        raise ValueError(f"ops separated by ',' and layers by '|' among the known ops; unknown: {', '.join(unknown)} "
+                         f"(`python run_bench.py list --ops`)")
+    return "|".join(",".join(layer) for layer in layers)
+
+
 def layer_config(task: Task, spec: Any) -> tuple[tuple[str, ...], ...]:
     """The op names of each layer for ``task``: the explicit ``spec`` (every op must
     be in the task's augmentation space), or the modality's default restricted to it
@@ -179,12 +194,16 @@ class AugNet(Method):
     name = "augnet"
     description = "AugNet: differentiable augmentation layers (weights, magnitudes) learned with the model; C-copy averaging."
     params = {
-        "layers": None,  # None: the modality's default (DEFAULT_LAYERS); else "a,b|c"
-        "init_magnitude": 0.5,  # official CIFAR-10 / sleep default
-        "penalty": 0.5,  # lambda (official CIFAR-10 and Mario-Iggy)
-        "penalty_decay_after": 40,  # lambda / 10 for epochs > this (0-based); None: constant
-        "ncopies": 20,  # copies at evaluation (official CIFAR-10 and sleep)
-        "aug_lr": None,  # None: the profile's learning rate, as the official code
+        # None: the modality's default (DEFAULT_LAYERS); else "a,b|c" (ops of a layer
+        # separated by ',', layers by '|'), every op in the task's augmentation space
+        "layers": Param(None, str, nullable=True, check=normal_layers,
+                        allowed_text="null or ops separated by ',' and layers by '|', e.g. 'rotate,translate_x|scale'"),
+        "init_magnitude": Param(0.5, float, low=0, high=1, tune=uniform(0.05, 0.95)),  # official CIFAR-10 / sleep
+        "penalty": Param(0.5, float, low=0, tune=log_uniform(0.01, 2.0)),  # lambda (official CIFAR-10, Mario-Iggy)
+        # lambda / 10 for epochs > this (0-based); None: constant
+        "penalty_decay_after": Param(40, int, low=0, nullable=True),
+        "ncopies": Param(20, int, low=1),  # copies at evaluation (official CIFAR-10 and sleep)
+        "aug_lr": Param(None, float, low=0, nullable=True),  # None: the profile's learning rate, as the official code
     }
     profile_params = {"smoke": {"ncopies": 2}, "quick": {"ncopies": 4}}
     kind = "learned_invariance"
@@ -196,12 +215,16 @@ class AugNet(Method):
                     f"{task.name}; pass augnet.layers")
         return None
 
+    @classmethod
+    def check_params(cls, task: Task, hparams: dict[str, Any]) -> str | None:
+        try:
+            layer_config(task, hparams["layers"])
+        except UserError as exc:
+            return str(exc)
+        return None
+
     def __init__(self, ctx, model, hparams):
         super().__init__(ctx, model, hparams)
-        if int(hparams["ncopies"]) < 1:
-            raise UserError(f"augnet.ncopies must be at least 1, got {hparams['ncopies']}")
-        if not 0 <= float(hparams["init_magnitude"]) <= 1:
-            raise UserError(f"augnet.init_magnitude must be in [0, 1], got {hparams['init_magnitude']}")
         config = layer_config(self.task, hparams["layers"])
         if not config:
             raise UserError(f"augnet has no layers for {self.task.name}; pass augnet.layers")
