@@ -143,6 +143,7 @@ class Param:
     default: Any
     kind: type = float
     low: float | None = None
+    low_exclusive: bool = False  # low itself is not allowed (a learning rate > 0)
     high: float | None = None
     choices: tuple[Any, ...] = ()
     nullable: bool = False
@@ -182,9 +183,9 @@ class Param:
 
     def _bounds(self) -> str:
         if self.low is not None and self.high is not None:
-            return f"in [{self.low:g}, {self.high:g}]"
+            return f"in {'(' if self.low_exclusive else '['}{self.low:g}, {self.high:g}]"
         if self.low is not None:
-            return f">= {self.low:g}"
+            return f"{'>' if self.low_exclusive else '>='} {self.low:g}"
         if self.high is not None:
             return f"<= {self.high:g}"
         return ""
@@ -245,7 +246,9 @@ class Param:
             value = int(value)
         else:
             value = float(value)
-        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+        if self.low is not None and (value < self.low or (self.low_exclusive and value == self.low)):
+            raise ValueError
+        if self.high is not None and value > self.high:
             raise ValueError
         return value
 

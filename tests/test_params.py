@@ -11,6 +11,7 @@ import pytest
 
 from bench.api import TRAIN_PARAMS
 from bench.cli import build_parser, main, plan_runs
+from bench.config import run_id_of
 from bench.params import Param, as_param
 from bench.registry import load_registry
 from bench.tuning import draw_trials
@@ -24,7 +25,7 @@ def planned(*argv: str):
 
 
 def run_ids(*argv: str) -> list[str]:
-    return [c.run_id(REGISTRY.method(c.method).source_hash, REGISTRY.task(c.task).source_hash) for c in planned(*argv)]
+    return [run_id_of(REGISTRY, c) for c in planned(*argv)]
 
 
 def assert_refused(capsys, tmp_path: Path, argv: list[str], *fragments: str) -> None:
