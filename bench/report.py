@@ -25,6 +25,7 @@ from bench.plots import write_plots
 from bench.stat_tables import stat_tables
 from bench.table_format import markdown_table
 from bench.tables import table_note, table_rows, task_tables
+from bench.tuned import tuned_tables
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 
@@ -147,10 +148,17 @@ def task_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Block]
 def statistics_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Block]:
     """Paired differences to erm and fixed per task, then the ranks across tasks with
     their diagram, per profile (``bench.stat_tables``, ``bench.stat_plots``)."""
+    blocks = []
+    tuned = tuned_tables(records)
+    if tuned:  # bench/tuned.py: equal-budget tuning, selection by the validation metric
+        blocks.append(Block("h2", "Default vs tuned"))
+        for table in tuned:
+            blocks += [Block("h3", table.title), Block("p", table.note),
+                       Block("table", header=table.header, rows=table.rows)]
     tables = stat_tables(records)
     if not tables:
-        return []
-    blocks = [Block("h2", "Paired comparisons and ranks")]
+        return blocks
+    blocks.append(Block("h2", "Paired comparisons and ranks"))
     for table in tables:
         blocks += [Block("h3", table.title), Block("p", table.note),
                    Block("table", header=table.header, rows=table.rows)]
