@@ -67,7 +67,8 @@ def tuned_summary(records: list[dict[str, Any]]) -> pd.DataFrame:
         drawn = group[group["trial"].fillna(0) >= 1]
         if drawn.empty:
             continue
-        default = group[group["label"] == method]
+        bare = group["label"].str.replace(r" \[[a-z0-9]+\]$", "", regex=True)  # "erm [bf16]": the precision tag
+        default = group[bare == method]
         pool = pd.concat([default, drawn])
         higher = bool(group["higher_is_better"].iloc[0])
         seeds = max(1, pool.groupby("label")["seed"].nunique().max())
@@ -79,7 +80,7 @@ def tuned_summary(records: list[dict[str, Any]]) -> pd.DataFrame:
                 candidates.append((float(val.mean()), label))
         best = (max if higher else min)(candidates)[1] if candidates else None
         ok = pool[pool["status"] == "ok"]
-        default_ok, best_ok = ok[ok["label"] == method], ok[ok["label"] == best]
+        default_ok, best_ok = ok[ok["label"].isin(default["label"])], ok[ok["label"] == best]
         rows.append({
             "task": task, "profile": profile, "method": method, "width": width, "depth": depth,
             "metric": group["metric"].dropna().iloc[0] if group["metric"].notna().any() else "metric",
