@@ -16,6 +16,7 @@ import pandas as pd
 from bench import stats
 from bench.figures import save_figure, short_labels
 from bench.stat_plots import rank_figures, task_figures
+from bench.tuned import statistics_views
 from bench.tables import flatten_numbers, is_learned_parameter
 
 
@@ -78,7 +79,7 @@ def probe_heatmap(records: list[dict[str, Any]], task: str, profile: str, stem: 
 
 def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame = stats.score_frame(records)
+    frame = stats.score_frame(statistics_views(records))  # defaults, and tuned groups' selections
     written: list[Path] = []
     for (task, profile), mine_ok in frame.groupby(["task", "profile"], sort=True):
         # Tasks with no ok run have nothing to draw; the table lists why.

@@ -25,7 +25,7 @@ from bench.plots import write_plots
 from bench.stat_tables import stat_tables
 from bench.table_format import markdown_table
 from bench.tables import table_note, table_rows, task_tables
-from bench.tuned import tuned_tables
+from bench.tuned import statistics_views, tuned_tables
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 
@@ -155,7 +155,7 @@ def statistics_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[
         for table in tuned:
             blocks += [Block("h3", table.title), Block("p", table.note),
                        Block("table", header=table.header, rows=table.rows)]
-    tables = stat_tables(records)
+    tables = stat_tables(statistics_views(records))
     if not tables:
         return blocks
     blocks.append(Block("h2", "Paired comparisons and ranks"))

@@ -18,7 +18,7 @@ from bench.diagnostics import MOVE_THRESHOLD
 from bench.metrics import METRICS
 from bench.stat_tables import write_stat_tables
 from bench.table_format import latex_label, latex_table, markdown_table
-from bench.tuned import write_tuned_tables
+from bench.tuned import statistics_views, write_tuned_tables
 
 # The numbers taken from each record, by column name.
 RECORD_COLUMNS = ("run_id", "task", "profile", "method", "label", "trial", "method_kind", "width", "depth", "seed",
@@ -212,7 +212,7 @@ def write_tables(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             path = out_dir / f"{task}.{profile}.learned_augmentation.csv"
             learned.round(6).to_csv(path, index=False)
             written.append(path)
-    written += write_stat_tables(records, out_dir)
+    written += write_stat_tables(statistics_views(records), out_dir)
     written += write_tuned_tables(records, out_dir)
     runs = out_dir / "runs.csv"
     records_frame(records).to_csv(runs, index=False)

@@ -82,8 +82,8 @@ def tuned_summary(records: list[dict[str, Any]]) -> pd.DataFrame:
         ok = pool[pool["status"] == "ok"]
         default_ok, best_ok = ok[ok["label"].isin(default["label"])], ok[ok["label"] == best]
         rows.append({
-            "task": task, "profile": profile, "method": method, "width": width, "depth": depth,
-            "metric": group["metric"].dropna().iloc[0] if group["metric"].notna().any() else "metric",
+            "task": task, "profile": profile, "method": method, "width": width,
+            "depth": None if pd.isna(depth) else int(depth), "metric": group["metric"].dropna().iloc[0] if group["metric"].notna().any() else "metric",
             "trials": pool["label"].nunique(), "seeds": seeds,
             "default_test_mean": pd.to_numeric(default_ok["test"], errors="coerce").mean(),
             "default_test_std": pd.to_numeric(default_ok["test"], errors="coerce").std(ddof=1),
@@ -96,6 +96,30 @@ def tuned_summary(records: list[dict[str, Any]]) -> pd.DataFrame:
             "tuning_s": float(pd.to_numeric(pool["total"], errors="coerce").fillna(0).sum()),
             "n_failed": int((pool["status"] == "failed").sum())})
     return pd.DataFrame(rows)
+
+
+def is_drawn_trial(record: dict[str, Any]) -> bool:
+    trial = record.get("trial")
+    return isinstance(trial, int) and not isinstance(trial, bool) and trial >= 1
+
+
+def statistics_views(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records the paired statistics and ranks read: the default runs (drawn
+    trials left out, so a tuning suite's tables compare defaults), and for tuned
+    groups the selected configuration's runs under the method's name and the profile
+    ``<profile>.tuned`` (tables ``<task>.<profile>.tuned.paired``, ``ranks.<profile>.tuned``):
+    tuned against tuned erm."""
+    out = [r for r in records if not is_drawn_trial(r)]
+    summary = tuned_summary(records)
+    if summary.empty:
+        return out
+    selected = {(r["task"], r["profile"], r["method"], r["width"], None if pd.isna(r["depth"]) else int(r["depth"])):
+                r["selected"] for _, r in summary.iterrows()}
+    for r in records:
+        key = (r.get("task"), r.get("profile"), r.get("method"), r.get("width"), r.get("depth"))
+        if key in selected and (r.get("label") or r.get("method")) == selected[key]:
+            out.append({**r, "label": r["method"], "profile": f"{r['profile']}.tuned"})
+    return out
 
 
 def tuned_tables(records: list[dict[str, Any]]) -> list[StatTable]:

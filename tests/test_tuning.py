@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from bench import store
 from bench.cli import build_parser, main, plan_runs
@@ -57,6 +58,12 @@ def test_tuned_suite_runs_selects_by_validation_and_resumes(tmp_path: Path, caps
     assert main(["table", "--results-dir", str(tmp_path)]) == 0
     text = (tmp_path / "tables" / "sinusoids.smoke.tuned.md").read_text()
     assert "default test accuracy" in text and "tuned test accuracy" in text and "tuning s" in text
+    # paired statistics of the tuned configurations against tuned erm, beside the defaults'
+    paired = pd.read_csv(tmp_path / "tables" / "sinusoids.smoke.tuned.paired.csv")
+    fixed_tuned = summary.loc["fixed", "tuned_test_mean"] - summary.loc["erm", "tuned_test_mean"]
+    assert paired.set_index("method").loc["fixed", "mean"] == pytest.approx(fixed_tuned)
+    default = pd.read_csv(tmp_path / "tables" / "sinusoids.smoke.paired.csv")
+    assert set(default["method"]) == {"fixed"}, "drawn trials stay out of the default statistics"
 
 
 def test_tune_in_a_suite_file(tmp_path: Path) -> None:
