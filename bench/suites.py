@@ -126,7 +126,8 @@ def load_suite(name_or_path: str) -> Suite:
     if path.suffix not in (".yaml", ".yml"):
         path = SUITES_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise UserError(f"unknown suite {name_or_path!r}; known suites: {', '.join(suite_names())} (or a path to a .yaml file)")
+        raise UserError(f"unknown suite {name_or_path!r}; known suites: {', '.join(suite_names())} "
+                        "(or a path to a .yaml file)")
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

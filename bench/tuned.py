@@ -48,11 +48,15 @@ def _mean_std(values: pd.Series) -> str:
         return "–"
     mean = float(values.mean())
     decimals = 1 if abs(mean) >= 10 else 4
-    return f"{mean:.{decimals}f} ± {float(values.std(ddof=1)):.{decimals}f}" if len(values) > 1 else f"{mean:.{decimals}f}"
+    if len(values) == 1:
+        return f"{mean:.{decimals}f}"
+    return f"{mean:.{decimals}f} ± {float(values.std(ddof=1)):.{decimals}f}"
 
 
 def _seconds(value: float) -> str:
-    return "–" if math.isnan(value) else f"{value:.0f}" if value >= 100 else f"{value:.2g}" if value < 1 else f"{value:.1f}"
+    if math.isnan(value):
+        return "–"
+    return f"{value:.0f}" if value >= 100 else f"{value:.2g}" if value < 1 else f"{value:.1f}"
 
 
 def tuned_summary(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -83,7 +87,8 @@ def tuned_summary(records: list[dict[str, Any]]) -> pd.DataFrame:
         default_ok, best_ok = ok[ok["label"].isin(default["label"])], ok[ok["label"] == best]
         rows.append({
             "task": task, "profile": profile, "method": method, "width": width,
-            "depth": None if pd.isna(depth) else int(depth), "metric": group["metric"].dropna().iloc[0] if group["metric"].notna().any() else "metric",
+            "depth": None if pd.isna(depth) else int(depth),
+            "metric": group["metric"].dropna().iloc[0] if group["metric"].notna().any() else "metric",
             "trials": pool["label"].nunique(), "seeds": seeds,
             "default_test_mean": pd.to_numeric(default_ok["test"], errors="coerce").mean(),
             "default_test_std": pd.to_numeric(default_ok["test"], errors="coerce").std(ddof=1),

@@ -20,8 +20,11 @@ from bench.config import derive_seed
 from bench.params import Param
 
 
+Trial = tuple[dict[str, Any], dict[str, Any]]  # (method params, train overrides)
+
+
 def draw_trials(declared: Mapping[str, Param], params: dict[str, Any], fixed: set[str], profile: Profile,
-                train: dict[str, Any], trials: int, key: tuple[Any, ...]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+                train: dict[str, Any], trials: int, key: tuple[Any, ...]) -> list[Trial]:
     """``trials`` (method params, train overrides) pairs; the first is (params, train)."""
     out = [(dict(params), dict(train))]
     tunable = {k: p for k, p in declared.items() if p.tune is not None and k not in fixed}

@@ -229,7 +229,8 @@ class AugNet(Method):
         # auto: the task's augnet_defaults, else DEFAULT_LAYERS; null: DEFAULT_LAYERS; else "a,b|c"
         # (ops of a layer separated by ',', layers by '|'), every op in the task's augmentation space
         "layers": Param("auto", object, check=normal_layers,
-                        allowed_text="auto, null or ops separated by ',' and layers by '|', e.g. 'rotate,translate_x|scale'"),
+                        allowed_text="auto, null or ops separated by ',' and layers by '|', "
+                                     "e.g. 'rotate,translate_x|scale'"),
         "init_magnitude": Param(0.5, float, low=0, high=1, tune=uniform(0.05, 0.95)),  # official CIFAR-10 / sleep
         "penalty": Param(0.5, float, low=0, tune=log_uniform(0.01, 2.0)),  # lambda (official CIFAR-10, Mario-Iggy)
         # lambda / 10 for epochs > this (0-based); None: constant

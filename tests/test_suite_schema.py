@@ -84,18 +84,20 @@ def test_suite_that_is_not_a_mapping(capsys, tmp_path: Path) -> None:
     (["--results-dir", "x" * 300], ("--results-dir", "300 bytes", "255")),
 ])
 def test_bad_flag(flags, fragments, capsys, tmp_path: Path) -> None:
-    argv = ["--suite", "smoke", "--tasks", "sinusoids", *flags] if "--tasks" not in flags else ["--suite", "smoke", *flags]
+    tasks = [] if "--tasks" in flags else ["--tasks", "sinusoids"]
+    argv = ["--suite", "smoke", *tasks, *flags]
     refused(capsys, tmp_path, argv, *fragments)
 
 
 def test_results_dir_inside_a_file_or_unwritable(capsys, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("precious")
-    refused(capsys, tmp_path, ["--suite", "smoke", "--tasks", "sinusoids", "--methods", "erm", "--results-dir", str(blocker / "sub")],
+    base = ["--suite", "smoke", "--tasks", "sinusoids", "--methods", "erm"]
+    refused(capsys, tmp_path, [*base, "--results-dir", str(blocker / "sub")],
             "is not a folder")
     assert blocker.read_text() == "precious"
     # /proc refuses new folders even to root (tests may run as root, where chmod does not bind)
-    refused(capsys, tmp_path, ["--suite", "smoke", "--tasks", "sinusoids", "--methods", "erm", "--results-dir", "/proc/invbench-results"],
+    refused(capsys, tmp_path, [*base, "--results-dir", "/proc/invbench-results"],
             "/proc/invbench-results")
 
 
