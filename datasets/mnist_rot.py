@@ -159,6 +159,7 @@ class MnistRot(Task):
     # experiment, magnitude scale 180 degrees), so learned ranges can reach it.
     augmentation_kwargs = {"ranges": {"rotate": 180.0}}
     reference_symmetry = "SO(2): rotation by an angle uniform in [-pi, pi]"
+    reference_extent = {"rotate": (180.0, "degrees")}
     fixed_augmentation = "random rotation by an angle uniform in [-pi, pi]"
     profiles = {
         "smoke": Profile(epochs=1, batch_size=64, lr=1e-3, eval_batch_size=256,

@@ -70,6 +70,7 @@ class MnistUpDown(Task):
     augmentation_space = _mnist_rot.MnistRot.augmentation_space
     augmentation_kwargs = _mnist_rot.MnistRot.augmentation_kwargs  # full-circle range: learning must stop at pi/4
     reference_symmetry = "rotation by an angle uniform in [-pi/4, pi/4] (the labels' invariance)"
+    reference_extent = {"rotate": (45.0, "degrees")}
     fixed_augmentation = "random rotation by an angle uniform in [-pi/4, pi/4]"
     profiles = {
         "smoke": Profile(epochs=1, batch_size=64, lr=1e-3, eval_batch_size=256,
