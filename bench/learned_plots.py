@@ -69,7 +69,9 @@ def _finish(ax: plt.Axes, xlabel: str, floor: float | None = 0.0) -> None:
     ax.ticklabel_format(axis="y", useOffset=False)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if floor is not None:
-        ax.set_ylim(bottom=floor)
+        # From the floor, with room above the highest line (a flat line is not hidden in the frame).
+        highest = max((max(line.get_ydata(), default=floor) for line in ax.get_lines()), default=floor)
+        ax.set_ylim(floor, max(ax.get_ylim()[1], floor + 1.08 * (highest - floor)))
     ax.set_xlabel(xlabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6)
@@ -238,8 +240,11 @@ def _final_cell(record: dict[str, Any]) -> str | None:
             cells.append(f"L{k + 1} {op} w {v['weight']:.2f} ≤{v['max_value']:.3g} {v['unit']}")
         return "; ".join(cells)
     if isinstance(learned, dict) and (family := family_of(list(learned))) is not None:
-        return ", ".join(f"{name} ±{half_range(family, name, learned[name])[0]:.3g} "
-                         f"{half_range(family, name, learned[name])[1]}" for name in family.names)
+        cells = []
+        for name in family.names:
+            value, unit = half_range(family, name, learned[name])
+            cells.append(f"{name} ×{value:.4g}" if unit == "scale factor" else f"{name} ±{value:.3g} {unit}")
+        return ", ".join(cells)
     return None
 
 

@@ -74,7 +74,7 @@ font-size:14px}h1{margin:.2em 0;font-size:22px}h2{margin:1.2em 0 .3em;font-size:
 font-size:15px}p{margin:.3em 0}table{border-collapse:collapse;margin:.4em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:2px 6px;text-align:left}th{background:#f3f3f3}
 table.summary td:nth-child(n+3){text-align:right}nav{margin:.3em 0;color:#555}nav a{margin-right:.8em}
-ul{margin:.3em 0}code{background:#f3f3f3;padding:0 3px}img{max-width:min(100%,1100px);display:block;margin:.6em 0}"""
+ul{margin:.3em 0}code{background:#f3f3f3;padding:0 3px}img{max-width:100%;display:block;margin:.6em 0}"""
 
 
 def to_html(blocks: list[Block]) -> str:
@@ -95,8 +95,10 @@ def to_html(blocks: list[Block]) -> str:
             css = f' class="{b.css}"' if b.css else ""
             body.append(f"<table{css}><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif b.kind == "image":
-            data = base64.b64encode(b.path.read_bytes()).decode()
-            body.append(f'<img alt="{html.escape(b.text)}" src="data:image/png;base64,{data}">')
+            png = b.path.read_bytes()
+            width = int.from_bytes(png[16:20], "big") * 2 // 3  # 150 dpi drawn at 100 CSS pixels per inch
+            data = base64.b64encode(png).decode()
+            body.append(f'<img alt="{html.escape(b.text)}" style="width:{width}px" src="data:image/png;base64,{data}">')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>invbench report</title>"
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 

@@ -97,8 +97,8 @@ def _summary_rows(records: list[dict[str, Any]], frame: pd.DataFrame, task: str,
                   ) -> tuple[list[list[str]], str, str, str]:
     width, depth = main_block(frame)
     ranked = stats.method_intervals(frame, task, profile=profile, width=width, depth=depth)
-    summary, _ = task_tables([r for r in records if r.get("task") == task and r.get("profile") == profile])[
-        (task, profile)]
+    records = [r for r in records if r.get("task") == task and r.get("profile") == profile]
+    summary, _ = task_tables(records)[(task, profile)]
     here = summary[((summary["width"].astype(float) - width).abs() < 1e-9)
                    & (summary["depth"].fillna(stats.NO_DEPTH).astype(int) == depth)].set_index("method")
     rows, not_moved = [], []
@@ -108,9 +108,13 @@ def _summary_rows(records: list[dict[str, Any]], frame: pd.DataFrame, task: str,
         if table_row["n_aug_not_moved"]:
             not_moved.append(row["method"])
         search, train = table_row["search_s_mean"], table_row["train_s_mean"]
+        moved = movement_cell(table_row, n)
+        if moved == "–" and any(r.get("learned_augmentation") for r in records if r.get("status") == "ok"
+                                and (r.get("label") or r.get("method")) == row["method"]):
+            moved = "not recorded"  # it learns an augmentation but records no learning diagnostic
         rows.append([str(rank), row["method"], _interval(row), str(row["n"]),
                      f"{_seconds(row['cost_s'])} ({_seconds(search)} + {_seconds(train)})", _num(row["invariance"]),
-                     movement_cell(table_row, n)])
+                     moved])
     statistic = ", ".join(sorted(set(ranked.loc[ranked["n"] > 0, "statistic"])))
     where = f"width {width:g}" + ("" if depth == stats.NO_DEPTH else f", depth {depth}")
     return rows, *reading(frame, ranked, task, profile, width, depth, not_moved), f"{where}; {statistic}"

@@ -93,5 +93,6 @@ def test_the_final_table_gives_each_seed_in_the_ops_units() -> None:
     assert header[-2:] == ["final learned augmentation (own units)", "aug moved"]
     assert [(r[0], r[2]) for r in rows] == [("augerino", "0"), ("augerino", "1"), ("augnet", "0"), ("dada", "0")]
     assert rows[0][3].startswith("translate_x ±0.05 fraction of the side") and "rotate ±1.5 radians" in rows[0][3]
+    assert "scale ×2.718" in rows[0][3]  # a factor, exp(w / 2), not a ± range
     assert rows[2][3] == "L1 rotate w 0.70 ≤72 degrees"
     assert rows[3][3].startswith("rotate 0.700, invert 0.300") and rows[3][4] == "moved 0.200"
