@@ -116,8 +116,8 @@ def published_section(report: ReportInput) -> list[Block]:
         if cell["n_records"] == 0:
             never_run.append(entry)
             continue
-        ours = "–" if cell["mean"] is None else (
-            f"{cell['mean']:.3f}" + (f" ± {cell['std']:.3f}" if cell["std"] is not None else "") + f" (n = {cell['n']})")
+        spread = f" ± {cell['std']:.3f}" if cell["std"] is not None else ""
+        ours = "–" if cell["mean"] is None else f"{cell['mean']:.3f}{spread} (n = {cell['n']})"
         seeds = entry.get("seeds")
         published_cell = f"{entry['value']:.3f} ± {entry.get('tolerance', 0):g}" + (
             f" ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}: {', '.join(map(str, seeds))})" if seeds else "")
