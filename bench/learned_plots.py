@@ -87,24 +87,73 @@ def _seeds_note(runs: list[dict[str, Any]]) -> str:
     return ", ".join(f"seed {r.get('seed')} {_style(i)}" for i, r in enumerate(runs))
 
 
-def _by_label(records: list[dict[str, Any]], has: str) -> dict[str, list[dict[str, Any]]]:
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _augnet_state(state: Any) -> bool:
+    """An AugNet ``learned_augmentation``: layers of {op: {weight, max_value, unit}}."""
+    return (isinstance(state, dict) and isinstance(state.get("layers"), list) and bool(state["layers"])
+            and all(isinstance(layer, dict) and layer and all(
+                isinstance(v, dict) and _number(v.get("weight")) and _number(v.get("max_value"))
+                and isinstance(v.get("unit"), str) for v in layer.values()) for layer in state["layers"]))
+
+
+def _augerino_state(state: Any) -> bool:
+    """An Augerino ``learned_augmentation``: {generator: width} of a known family."""
+    return (isinstance(state, dict) and bool(state) and all(_number(v) for v in state.values())
+            and family_of(list(state)) is not None)
+
+
+def _shape(state: dict[str, Any]) -> Any:
+    return [sorted(layer) for layer in state["layers"]] if "layers" in state else sorted(state)
+
+
+def learned_kind(record: dict[str, Any]) -> str | None:
+    """How an ok record's learned augmentation can be drawn: "search" (a bilevel
+    ``search_history``), "augnet" or "augerino" (per-epoch ``history``), or None (none,
+    or stored in a shape this module does not know: stored records are input too)."""
+    if record.get("status") != "ok":
+        return None
+    search = record.get("search_history")
+    if isinstance(search, list) and search and all(
+            isinstance(h, dict) and _number(h.get("step")) and isinstance(h.get("op_weights"), dict)
+            and h["op_weights"] and all(_number(v) for v in h["op_weights"].values())
+            and isinstance(h.get("state"), dict) and all(isinstance(g, dict) for g in h["state"].values())
+            for h in search):
+        return "search"
+    history = record.get("history")
+    entries = [e for e in history if isinstance(e, dict) and "augmentation" in e] if isinstance(history, list) else []
+    if not entries or not all(_number(e.get("epoch")) for e in entries):
+        return None
+    for kind, valid in (("augnet", _augnet_state), ("augerino", _augerino_state)):
+        states = [e["augmentation"] for e in entries]
+        if all(valid(s) for s in states) and all(_shape(s) == _shape(states[-1]) for s in states):
+            return kind
+    return None
+
+
+def _by_label(records: list[dict[str, Any]], kind: str) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for r in _ok(records):
-        if has == "search_history" and r.get("search_history"):
-            out.setdefault(r.get("label") or r["method"], []).append(r)
-        elif has == "history" and any("augmentation" in e for e in r.get("history") or []):
-            out.setdefault(r.get("label") or r["method"], []).append(r)
+        if learned_kind(r) == kind:
+            out.setdefault(r.get("label") or r.get("method") or "?", []).append(r)
     return out
 
 
+def _value(entry: dict[str, Any], group: str, field: str) -> float:
+    value = (entry["state"].get(group) or {}).get(field)
+    return float(value) if _number(value) else math.nan
+
+
 def _epochs(record: dict[str, Any]) -> tuple[list[int], list[Any]]:
-    entries = [e for e in record["history"] if "augmentation" in e]
-    return [e["epoch"] + 1 for e in entries], [e["augmentation"] for e in entries]
+    entries = [e for e in record["history"] if isinstance(e, dict) and "augmentation" in e]
+    return [int(e["epoch"]) + 1 for e in entries], [e["augmentation"] for e in entries]
 
 
 def search_figure(records: list[dict[str, Any]], title: str, stem: Path) -> list[Path]:
     """Bilevel searches: one row per method, three panels over search steps."""
-    runs = _by_label(records, "search_history")
+    runs = _by_label(records, "search")
     if not runs:
         return []
     fig, axes = plt.subplots(len(runs), 3, figsize=(15, 3.3 * len(runs)), squeeze=False)
@@ -118,9 +167,9 @@ def search_figure(records: list[dict[str, Any]], title: str, stem: Path) -> list
                 row[0].plot(steps, [h["op_weights"].get(op, math.nan) for h in history], _style(i), color=f"C{c}",
                             label=op if i == 0 else None)
             for c, group in enumerate(("probabilities", "magnitudes")):
-                row[1].plot(steps, [h["state"].get(group, {}).get("max_abs_change", math.nan) for h in history],
+                row[1].plot(steps, [_value(h, group, "max_abs_change") for h in history],
                             _style(i), color=f"C{c}", label=f"{group}: max |change|" if i == 0 else None)
-            row[2].plot(steps, [h["state"].get("weights", {}).get("entropy", math.nan) for h in history], _style(i),
+            row[2].plot(steps, [_value(h, "weights", "entropy") for h in history], _style(i),
                         color="C0", label="op weights" if i == 0 else None)
         row[0].axhline(1 / len(final), color="0.4", ls="--", lw=1, label=f"uniform (1/{len(final)})")
         row[1].axhline(MOVE_THRESHOLD, color="0.4", ls="--", lw=1, label="'moved' threshold")
@@ -137,8 +186,7 @@ def search_figure(records: list[dict[str, Any]], title: str, stem: Path) -> list
 
 def augnet_figure(records: list[dict[str, Any]], title: str, stem: Path) -> list[Path]:
     """AugNet: per layer, op weights, then each unit's strongest op values over epochs."""
-    runs = {label: mine for label, mine in _by_label(records, "history").items()
-            if isinstance(_epochs(mine[0])[1][-1], dict) and "layers" in _epochs(mine[0])[1][-1]}
+    runs = _by_label(records, "augnet")
     panels = []  # (label, layer, unit or None)
     for label, mine in sorted(runs.items()):
         for k, layer in enumerate(_epochs(mine[0])[1][-1]["layers"]):
@@ -179,10 +227,8 @@ def augnet_figure(records: list[dict[str, Any]], title: str, stem: Path) -> list
 def augerino_figure(records: list[dict[str, Any]], title: str, stem: Path) -> list[Path]:
     """Augerino: the half-range of each generator over epochs, one panel per unit."""
     runs = {}
-    for label, mine in _by_label(records, "history").items():
-        final = _epochs(mine[0])[1][-1]
-        if isinstance(final, dict) and (family := family_of(list(final))) is not None:
-            runs[label] = (mine, family)
+    for label, mine in _by_label(records, "augerino").items():
+        runs[label] = (mine, family_of(list(_epochs(mine[0])[1][-1])))
     if not runs:
         return []
     rows = []
@@ -226,26 +272,31 @@ def learned_figures(records: list[dict[str, Any]], task: str, profile: str, out_
 
 
 def _final_cell(record: dict[str, Any]) -> str | None:
-    """The final learned augmentation of one run, in one line and the ops' units."""
-    if record.get("search_history"):
+    """The final learned augmentation of one run, in one line and the ops' units
+    (AugNet and Augerino: ``learned_augmentation``, else the last epoch's; bilevel: the
+    end of the search)."""
+    kind = learned_kind(record)
+    if kind == "search":
         final = record["search_history"][-1]["op_weights"]
         top = sorted(final, key=lambda op: -final[op])[:3]
         return (", ".join(f"{op} {final[op]:.3f}" for op in top)
                 + f" (share of policy weight; uniform {1 / len(final):.3f})")
+    if kind is None:
+        return None
     learned = record.get("learned_augmentation")
-    if isinstance(learned, dict) and isinstance(learned.get("layers"), list):
+    if not (_augnet_state if kind == "augnet" else _augerino_state)(learned):
+        learned = _epochs(record)[1][-1]
+    if kind == "augnet":
         cells = []
         for k, layer in enumerate(learned["layers"]):
             op, v = max(layer.items(), key=lambda item: item[1]["weight"])
             cells.append(f"L{k + 1} {op} w {v['weight']:.2f} ≤{v['max_value']:.3g} {v['unit']}")
         return "; ".join(cells)
-    if isinstance(learned, dict) and (family := family_of(list(learned))) is not None:
-        cells = []
-        for name in family.names:
-            value, unit = half_range(family, name, learned[name])
-            cells.append(f"{name} ×{value:.4g}" if unit == "scale factor" else f"{name} ±{value:.3g} {unit}")
-        return ", ".join(cells)
-    return None
+    family, cells = family_of(list(learned)), []
+    for name in family.names:
+        value, unit = half_range(family, name, learned[name])
+        cells.append(f"{name} ×{value:.4g}" if unit == "scale factor" else f"{name} ±{value:.3g} {unit}")
+    return ", ".join(cells)
 
 
 def final_augmentation_table(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -256,8 +307,9 @@ def final_augmentation_table(records: list[dict[str, Any]]) -> tuple[list[str], 
         cell = _final_cell(r)
         if cell is None:
             continue
-        learning = r.get("learning") or {}
-        moved = "–" if not learning else ("NOT MOVED" if learning.get("not_moved") else
-                                          f"moved {learning.get('movement', 0):.3f}")
+        learning = r.get("learning") if isinstance(r.get("learning"), dict) else {}
+        movement = learning.get("movement")
+        moved = ("not recorded" if not learning else "NOT MOVED" if learning.get("not_moved") else
+                 f"moved {movement:.3f}" if _number(movement) else "moved")
         rows.append([r.get("label") or r["method"], f"{r.get('width', 1):g}", str(r.get("seed")), cell, moved])
     return ["method", "width", "seed", "final learned augmentation (own units)", "aug moved"], rows

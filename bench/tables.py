@@ -35,7 +35,8 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         invariance = record.get("invariance") or {}
         row["invariance"] = invariance.get("score")
         row["agreement"] = invariance.get("agreement")
-        learning = record.get("learning") or {}  # bench/diagnostics.py: did the learned augmentation move?
+        learning = record.get("learning")  # bench/diagnostics.py: did the learned augmentation move?
+        learning = learning if isinstance(learning, dict) else {}
         row["aug_movement"] = learning.get("movement")
         row["aug_not_moved"] = learning.get("not_moved")
         row["cost_s"] = (row["search_s"] or 0.0) + (row["train_s"] or 0.0)  # the method's cost

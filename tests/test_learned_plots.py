@@ -96,3 +96,19 @@ def test_the_final_table_gives_each_seed_in_the_ops_units() -> None:
     assert "scale ×2.718" in rows[0][3]  # a factor, exp(w / 2), not a ± range
     assert rows[2][3] == "L1 rotate w 0.70 ≤72 degrees"
     assert rows[3][3].startswith("rotate 0.700, invert 0.300") and rows[3][4] == "moved 0.200"
+
+
+def test_learned_fields_of_an_unknown_shape_are_left_out_not_a_crash(drawn: dict[str, list[dict[str, Any]]],
+                                                                     tmp_path: Path) -> None:
+    """Stored records are input too: a truncated search history, a non-numeric AugNet
+    weight, an unknown Augerino generator."""
+    broken_search = {**bilevel(0), "search_history": [{"step": 0}]}
+    broken_augnet = augnet(0)
+    broken_augnet["history"][1]["augmentation"]["layers"][0]["rotate"]["weight"] = "x"
+    broken_augerino = run("augerino", 0, history=[{"epoch": 0, "augmentation": {"rotate": 1.0, "warp": 2.0}}])
+    records = [broken_search, broken_augnet, broken_augerino, {**augerino(1), "learning": "junk"}]
+    assert [learned_plots.learned_kind(r) for r in records] == [None, None, None, "augerino"]
+    learned_plots.learned_figures(records, "mnist_rot", "quick", tmp_path)
+    assert set(drawn) == {"mnist_rot.quick.learned_augerino"}
+    _, rows = learned_plots.final_augmentation_table(records)
+    assert [(r[0], r[2], r[4]) for r in rows] == [("augerino", "1", "not recorded")]
