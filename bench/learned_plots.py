@@ -175,7 +175,7 @@ def search_figure(records: list[dict[str, Any]], title: str, stem: Path) -> list
         row[1].axhline(MOVE_THRESHOLD, color="0.4", ls="--", lw=1, label="'moved' threshold")
         row[0].set(title=f"{label}: op weights ({TOP_OPS} largest at the end)",
                    ylabel="share of policy weight (probability)")
-        row[1].set(title=f"{label}: movement from the start", ylabel="max |change| (probability; level in [0, 1])")
+        row[1].set(title=f"{label}: movement from the start", ylabel="max |change| (on the [0, 1] scale)")
         row[2].set(title=f"{label}: entropy of the op weights", ylabel="entropy / log K (1 = uniform)")
         for ax in row:
             _finish(ax, "search step")
