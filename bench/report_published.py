@@ -1,7 +1,9 @@
 """Published vs reproduced: each number of ``bench/published.yaml`` beside the mean of
 our ok runs of the same protocol. Claims stated neutrally: "reproduced", "not
-reproduced (ours X vs published Y)", "not run (reason)". Claims whose protocol has no
-record at all fold into one line per suite that would run it, with the command."""
+reproduced (ours X vs published Y)", "not run (reason)". Only numbers with an ok run
+get a table row: claims whose runs all failed or were skipped fold into one line per
+reason, and claims with no record at all into one line per suite that would run them,
+with the command."""
 from __future__ import annotations
 
 import math
@@ -11,7 +13,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from bench.report_blocks import Block, ReportInput
+from bench.report_blocks import Block, ReportInput, first_line
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 NO_RECORD = "no record of this protocol in the results"
@@ -86,6 +88,12 @@ def suite_runs() -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def _values(entries: list[dict[str, Any]]) -> str:
+    """"3 published values (claim; claim)"."""
+    claims = sorted({e["claim"] for e in entries})
+    return f"{len(entries)} published value{'s' if len(entries) > 1 else ''} ({'; '.join(claims)})"
+
+
 def run_command(suite: str) -> str:
     return f"python run_bench.py run --suite {suite} -j 2"
 
@@ -100,8 +108,7 @@ def folded_lines(entries: list[dict[str, Any]]) -> list[str]:
         by_suite.setdefault(suites[0][1] if suites else "", []).append(entry)
     lines = []
     for suite, waiting in sorted(by_suite.items()):
-        claims = sorted({e["claim"] for e in waiting})
-        what = f"{len(waiting)} published value{'s' if len(waiting) > 1 else ''} ({'; '.join(claims)})"
+        what = _values(waiting)
         lines.append(f"{what}: no suite runs this protocol; add one." if not suite else
                      f"{what}: not run yet; fill with `{run_command(suite)}`")
     return lines
@@ -111,10 +118,16 @@ def published_section(report: ReportInput) -> list[Block]:
     header = ["claim", "protocol (task / profile / method / width / depth)", "compared", "published (seeds)",
               "reproduced (mean ± std, n seeds)", "ours per seed", "verdict", "source"]
     rows, never_run = [], []
+    not_ok: dict[str, list[dict[str, Any]]] = {}
     for entry in load_published():
         cell = reproduce(entry, report.records)
         if cell["n_records"] == 0:
             never_run.append(entry)
+            continue
+        if cell["n"] == 0:  # run, but no ok value: one line per reason, below
+            reasons = sorted({first_line(r.get("error")) or str(r.get("status")) for r in report.records
+                              if matches(r, entry) and r.get("status") != "ok"})
+            not_ok.setdefault(f"not run ({'; '.join(reasons) or 'no value recorded'})", []).append(entry)
             continue
         spread = f" ± {cell['std']:.3f}" if cell["std"] is not None else ""
         ours = "–" if cell["mean"] is None else f"{cell['mean']:.3f}{spread} (n = {cell['n']})"
@@ -133,8 +146,10 @@ def published_section(report: ReportInput) -> list[Block]:
                               "group. A published number from named seeds (e.g. one seed) is one draw, to be "
                               "compared with the spread of ours."),
                    Block("table", header=header, rows=rows)]
-    if never_run:
-        blocks.append(Block("items", items=folded_lines(never_run)))
+    lines = [f"{_values(entries)}: {verdict}" for verdict, entries in sorted(not_ok.items())]
+    lines += folded_lines(never_run) if never_run else []
+    if lines:
+        blocks.append(Block("items", items=lines))
     return blocks
 
 

@@ -145,6 +145,19 @@ def test_the_summary_ranks_with_intervals_and_reads_who_leads_and_who_is_within_
     assert "The cheapest method within noise of the leader is c (20 s against 100 s)." in reading.text
 
 
+def test_claims_whose_runs_all_failed_or_skipped_fold_into_one_line_per_reason(monkeypatch: pytest.MonkeyPatch
+                                                                               ) -> None:
+    entries = [ENTRY, {**ENTRY, "claim": "d", "compare": "test_metric"}, {**ENTRY, "width": 2.0}]
+    monkeypatch.setattr(report_published, "load_published", lambda: entries)
+    monkeypatch.setattr(report_published, "suite_runs", lambda: {})
+    skipped = sinusoid_record(0, None, status="skipped")
+    skipped["error"] = "data not here\n(details over\nseveral lines)"
+    blocks = report_published.published_section(ReportInput([skipped], [], Path(".")))
+    assert [b.kind for b in blocks] == ["h2", "items"]
+    assert blocks[1].items == ["2 published values (c; d): not run (data not here)",
+                               "1 published value (c): no suite runs this protocol; add one."]
+
+
 def test_claims_never_run_fold_into_one_line_per_suite_with_its_command() -> None:
     blocks = report_published.published_section(ReportInput([], [], Path(".")))
     assert [b.kind for b in blocks] == ["h2", "items"]  # no table of empty rows
