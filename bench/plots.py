@@ -16,6 +16,7 @@ import pandas as pd
 from bench import stats
 from bench.figures import save_figure, short_labels
 from bench.learned_plots import learned_figures
+from bench.search_gain_plots import search_gain_figures
 from bench.stat_plots import rank_figures, task_figures
 
 
@@ -54,4 +55,4 @@ def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         mine = [r for r in records if r.get("task") == task and r.get("profile") == profile]
         written += learned_figures(mine, task, profile, out_dir)
         written += probe_heatmap(mine, task, profile, stem.with_name(stem.name + ".invariance_probe"))
-    return written + rank_figures(frame, out_dir)
+    return written + rank_figures(frame, out_dir) + search_gain_figures(records, out_dir)

@@ -19,8 +19,8 @@ from typing import Any
 from bench.plots import write_plots
 from bench.report_blocks import Block, ReportInput, Section
 from bench.report_published import published_section
-from bench.report_sections import (environment_section, learned_section, not_run_section, statistics_section,
-                                   tasks_section)
+from bench.report_sections import (environment_section, learned_section, not_run_section, search_gain_section,
+                                   statistics_section, tasks_section)
 from bench.report_summary import summary_section
 from bench.table_format import markdown_table
 
@@ -29,6 +29,7 @@ SECTIONS: list[Section] = [
     tasks_section,
     learned_section,
     statistics_section,
+    search_gain_section,
     published_section,
     not_run_section,
     environment_section,

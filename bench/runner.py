@@ -3,13 +3,18 @@
 ``execute_run`` is the one function every launcher calls: it builds the task data,
 the model and the method, times search / train / eval, scores invariance, and writes
 one self-describing record, whatever happens (ok, failed with the traceback, or
-skipped with the reason). It never raises for a problem inside the run. While it
+skipped with the reason). It never raises for a problem inside the run, nor for a
+record that cannot be written (``save_record``). Ctrl-C (KeyboardInterrupt) is
+let through: the record of the run it cuts short is not written, and the atomic
+write leaves no temporary file. While it
 runs, a heartbeat file (``bench.heartbeat``) tells ``status`` the run is alive.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -21,8 +26,8 @@ import torch
 
 from bench import diagnostics, envinfo, store
 from bench.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
-from bench.api import RunContext, TaskData
-from bench.config import RunConfig
+from bench.api import Method, RunContext, TaskData
+from bench.config import RunConfig, run_id_of, shared_code_hash
 from bench.errors import DataUnavailable, NonFiniteError, UserError
 from bench.metrics import METRICS, invariance_score
 from bench.probe import invariance_probe
@@ -88,10 +93,6 @@ def load_task_data(registry: Registry, config: RunConfig, data_root: Path | None
     return _DATA_CACHE[key]
 
 
-def run_id_of(registry: Registry, config: RunConfig) -> str:
-    return config.run_id(registry.method(config.method).source_hash, registry.task(config.task).source_hash)
-
-
 def _base_record(registry: Registry, config: RunConfig, run_id: str, device: torch.device) -> dict[str, Any]:
     method = registry.method(config.method)
     task_cls = registry.task(config.task).cls
@@ -104,7 +105,8 @@ def _base_record(registry: Registry, config: RunConfig, run_id: str, device: tor
         "modality": task_cls.modality,
         "metric": task_cls.metric,
         "higher_is_better": METRICS[task_cls.metric].higher_is_better,
-        "source_hashes": {"method": method.source_hash, "task": registry.task(config.task).source_hash},
+        "source_hashes": {"method": method.source_hash, "task": registry.task(config.task).source_hash,
+                          "shared": shared_code_hash()},
         "status": None,
         "error": None,
         "traceback": None,
@@ -115,6 +117,17 @@ def _base_record(registry: Registry, config: RunConfig, run_id: str, device: tor
         "host": envinfo.host(),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def build_method(registry: Registry, ctx: RunContext, model: torch.nn.Module) -> Method:
+    """The run's method on ``ctx.device``, built under ``config.augmentation_seed`` (a
+    control and its method start from the same augmentation), then the global RNG
+    seeded with the run's train seed."""
+    config = ctx.config
+    seed_everything(config.augmentation_seed)
+    method = registry.method(config.method).cls(ctx, model, dict(config.method_params)).to(ctx.device)
+    seed_everything(config.train_seed)
+    return method
 
 
 def _train_and_evaluate(registry: Registry, config: RunConfig, options: RunOptions, device: torch.device,
@@ -129,9 +142,8 @@ def _train_and_evaluate(registry: Registry, config: RunConfig, options: RunOptio
 
     seed_everything(config.init_seed)
     model = make_model()  # same initial weights for every method of this seed
-    seed_everything(config.train_seed)
     ctx = RunContext(config, task, profile, data, device, make_model, progress)
-    method = registry.method(config.method).cls(ctx, model, dict(config.method_params)).to(device)
+    method = build_method(registry, ctx, model)
     generator = torch.Generator().manual_seed(config.train_seed)
 
     start_state = diagnostics.snapshot(method.augmentation_state())  # untimed, as every snapshot
@@ -207,8 +219,29 @@ def _execute(registry: Registry, config: RunConfig, options: RunOptions, progres
     record["total_s"] = record["search_s"] + record["train_s"] + record["eval_s"]
     record["wall_s"] = time.perf_counter() - start
     record["peak_memory_mb"], record["peak_memory_kind"] = peak_memory(device)
-    store.write_record(options.results_dir, record)
-    return record
+    return save_record(options.results_dir, record)
+
+
+def save_record(results_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """Write ``record`` to ``runs/<run_id>.json``; return it. When that write fails
+    (the path is a folder, the disk is full, a value is not JSON), the run's result is
+    not lost and the suite goes on: the record is kept in ``unsaved/`` of the results
+    folder (or, if even that fails, printed on stderr), and the returned record says
+    why under ``unsaved`` (the launchers count it as a failure)."""
+    try:
+        store.write_record(results_dir, record)
+        return record
+    except Exception as exc:  # noqa: BLE001 - one run's unwritable record must not end the suite
+        cause = f"cannot write {store.record_path(results_dir, record['run_id'])}: {type(exc).__name__}: {exc}"
+    try:
+        kept = store.write_unsaved(results_dir, record)
+        where = f"the result is kept in {kept}"
+    except Exception as exc:  # noqa: BLE001 - last resort: the numbers on stderr
+        where = f"and not in unsaved/ either ({type(exc).__name__}: {exc}); the record was printed above"
+        print(f"unsaved record of run {record['run_id']}: "
+              f"{json.dumps(record, default=str, sort_keys=True)}", file=sys.stderr)
+    print(f"error: {cause}; {where}", file=sys.stderr)
+    return {**record, "unsaved": f"{cause}; {where}"}
 
 
 def record_skip(config: RunConfig, options: RunOptions, reason: str) -> dict[str, Any]:
@@ -217,5 +250,4 @@ def record_skip(config: RunConfig, options: RunOptions, reason: str) -> dict[str
     record = _base_record(registry, config, run_id_of(registry, config), resolve_device(options.device))
     record.update(status="skipped", error=reason, test_metric=None, val_metric=None, load_s=0.0, search_s=0.0,
                   train_s=0.0, eval_s=0.0, probe_s=0.0, total_s=0.0, wall_s=0.0)
-    store.write_record(options.results_dir, record)
-    return record
+    return save_record(options.results_dir, record)
