@@ -1,9 +1,10 @@
 """The report's sections after the summary: results per task, the learned
-augmentations, paired comparisons and ranks, the runs that did not run (one line per
-task), and the environment."""
+augmentations, paired comparisons and ranks, what each search buys against its
+control, the runs that did not run (one line per task), and the environment."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from bench.figures import metric_label
@@ -55,30 +56,29 @@ def learned_section(report: ReportInput) -> list[Block]:
     return [Block("h2", "Learned augmentation"), *blocks] if blocks else []
 
 
-def statistics_section(report: ReportInput) -> list[Block]:
-    """Paired differences to erm and fixed per task, then the ranks across tasks with
-    their diagram, per profile (``bench.stat_tables``, ``bench.stat_plots``)."""
-    return _table_blocks("Paired comparisons and ranks", stat_tables(report.records), report)
-
-
-def search_gain_section(report: ReportInput) -> list[Block]:
-    """Each augmentation-learning method against its unsearched / frozen control, paired
-    by seed, with the search cost (``bench.search_gain``)."""
-    return _table_blocks("What the search buys: each method against its control",
-                         search_gain_tables(report.records), report)
-
-
-def _table_blocks(heading: str, tables: list[StatTable], report: ReportInput) -> list[Block]:
-    """A section of statistics tables, each with its note and its figure (the plot whose
-    stem is the table's); nothing when there is no table."""
+def table_blocks(heading: str, tables: list[StatTable], plots: list[Path]) -> list[Block]:
+    """A section of statistics tables, each with its note and its figure (the plot
+    whose stem is the table's); nothing when there is no table."""
     if not tables:
         return []
     blocks = [Block("h2", heading)]
     for table in tables:
         blocks += [Block("h3", table.title), Block("p", table.note),
                    Block("table", header=table.header, rows=table.rows)]
-        blocks += [Block("image", text=p.stem, path=p) for p in report.pngs(table.stem) if p.stem == table.stem]
+        blocks += [Block("image", text=p.stem, path=p) for p in plots if p.suffix == ".png" and p.stem == table.stem]
     return blocks
+
+
+def statistics_section(report: ReportInput) -> list[Block]:
+    """Paired differences to erm and fixed per task, then the ranks across tasks with
+    their diagram, per profile (``bench.stat_tables``, ``bench.stat_plots``)."""
+    return table_blocks("Paired comparisons and ranks", stat_tables(report.records), report.plots)
+
+
+def search_gain_section(report: ReportInput) -> list[Block]:
+    """What each search buys against its control (``bench.search_gain``)."""
+    return table_blocks("What the search buys: each method against its control",
+                        search_gain_tables(report.records), report.plots)
 
 
 def not_run_section(report: ReportInput) -> list[Block]:
