@@ -47,6 +47,7 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
     ({"test_metric": "high"}, "test_metric has the wrong type"),
     ({"test_metric": None}, "no test_metric (required for status ok)"),
     ({"status": "great"}, "status has the wrong type"),
+    ({"status": {"ok": 1}}, "status has the wrong type"),  # unhashable: found by the fuzz test
     ({"status": "failed", "error": None}, "no error (required for status failed)"),
     ({"task": "../x"}, "task has the wrong type"),
     ({"label": "$\\frac{"}, "label has the wrong type"),
