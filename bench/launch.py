@@ -19,10 +19,10 @@ from typing import Any
 from tqdm import tqdm
 
 from bench import store
-from bench.config import RunConfig
+from bench.config import RunConfig, run_id_of
 from bench.progress import Progress
 from bench.registry import load_registry
-from bench.runner import RunOptions, execute_run, run_id_of
+from bench.runner import RunOptions, execute_run
 
 
 @dataclass
@@ -48,16 +48,11 @@ class Summary:
             + (f"; {self.counts['unsaved']} record(s) NOT written to runs/" if self.counts["unsaved"] else "")
         ]
         for config, record in self.failures:
-            lines.append(f"  FAILED {describe(config)}: {record['error']}  [{store.record_path(results_dir, record['run_id'])}]")
+            lines.append(f"  FAILED {config.describe()}: {record['error']}  [{store.record_path(results_dir, record['run_id'])}]")
         reasons = Counter(record["error"] for _, record in self.skips)
         for reason, n in reasons.items():
             lines.append(f"  skipped {n} run(s): {reason}")
         return "\n".join(lines)
-
-
-def describe(config: RunConfig) -> str:
-    depth = f" depth={config.depth}" if config.depth is not None else ""
-    return f"{config.task}/{config.profile} {config.method} width={config.width:g}{depth} seed={config.seed}"
 
 
 def pending(configs: list[RunConfig], options: RunOptions, force: bool, summary: Summary) -> list[RunConfig]:
@@ -83,7 +78,7 @@ def run_inline(configs: list[RunConfig], options: RunOptions, summary: Summary) 
                dynamic_ncols=True)
     progress = Progress(enabled=options.progress, position=1)
     for i, config in enumerate(bar, 1):
-        bar.set_description(f"run {i}/{len(configs)} {describe(config)}")
+        bar.set_description(f"run {i}/{len(configs)} {config.describe()}")
         summary.add(config, execute_run(config, options, progress))
     bar.close()
 

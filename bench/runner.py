@@ -27,7 +27,7 @@ import torch
 from bench import diagnostics, envinfo, store
 from bench.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
 from bench.api import RunContext, TaskData
-from bench.config import RunConfig
+from bench.config import RunConfig, run_id_of, shared_code_hash
 from bench.errors import DataUnavailable, NonFiniteError, UserError
 from bench.metrics import METRICS, invariance_score
 from bench.probe import invariance_probe
@@ -93,10 +93,6 @@ def load_task_data(registry: Registry, config: RunConfig, data_root: Path | None
     return _DATA_CACHE[key]
 
 
-def run_id_of(registry: Registry, config: RunConfig) -> str:
-    return config.run_id(registry.method(config.method).source_hash, registry.task(config.task).source_hash)
-
-
 def _base_record(registry: Registry, config: RunConfig, run_id: str, device: torch.device) -> dict[str, Any]:
     method = registry.method(config.method)
     task_cls = registry.task(config.task).cls
@@ -109,7 +105,8 @@ def _base_record(registry: Registry, config: RunConfig, run_id: str, device: tor
         "modality": task_cls.modality,
         "metric": task_cls.metric,
         "higher_is_better": METRICS[task_cls.metric].higher_is_better,
-        "source_hashes": {"method": method.source_hash, "task": registry.task(config.task).source_hash},
+        "source_hashes": {"method": method.source_hash, "task": registry.task(config.task).source_hash,
+                          "shared": shared_code_hash()},
         "status": None,
         "error": None,
         "traceback": None,

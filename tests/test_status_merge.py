@@ -14,7 +14,7 @@ import pytest
 from bench import heartbeat, store
 from bench.cli import build_parser, main, plan_runs
 from bench.registry import load_registry
-from bench.runner import run_id_of
+from bench.config import run_id_of
 
 SELECT = ["--tasks", "mnist_rot", "--methods", "erm,fixed", "--profile", "smoke", "--seeds", "0,1,2,3"]
 
