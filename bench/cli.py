@@ -321,7 +321,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from bench import plots, store
 
     records = store.require_records(args.results_dir)
-    for path in plots.write_plots(records, args.results_dir / "plots"):
+    written = plots.write_plots(records, args.results_dir / "plots")
+    if not written:
+        raise UserError(f"no plot drawn: no record in {store.runs_dir(args.results_dir)} is ok "
+                        f"(`table --results-dir {args.results_dir}` lists the failed and skipped runs with reasons)")
+    for path in written:
         print(path)
     return 0
 
