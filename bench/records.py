@@ -28,7 +28,7 @@ RUN_ID = re.compile(f"[0-9a-f]{{{RUN_ID_HEX_DIGITS}}}")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
 MAX_MAGNITUDE = 1e15  # larger numbers in a record are corruption (and overflow float sums, axis limits)
 MAX_NESTING = 32  # deeper JSON is corruption (and would exhaust recursion in the readers)
-MAX_TEXT = 200  # label, device, timestamp: short texts shown in tables and plot legends
+MAX_TEXT = 2000  # label (method + changed parameters), device, timestamp: texts shown in tables and legends
 MAX_RECORD_BYTES = 64 * 2**20
 
 
