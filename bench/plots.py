@@ -15,6 +15,7 @@ import pandas as pd
 
 from bench import stats
 from bench.figures import save_figure, short_labels
+from bench.search_gain_plots import search_gain_figures
 from bench.stat_plots import rank_figures, task_figures
 from bench.tables import flatten_numbers, is_learned_parameter
 
@@ -89,4 +90,4 @@ def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         written += learned_augmentation_trajectories(mine, task, profile,
                                                      stem.with_name(stem.name + ".learned_augmentation"))
         written += probe_heatmap(mine, task, profile, stem.with_name(stem.name + ".invariance_probe"))
-    return written + rank_figures(frame, out_dir)
+    return written + rank_figures(frame, out_dir) + search_gain_figures(records, out_dir)

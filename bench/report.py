@@ -22,7 +22,8 @@ import yaml
 
 from bench.metrics import METRICS
 from bench.plots import write_plots
-from bench.stat_tables import stat_tables
+from bench.search_gain import search_gain_tables
+from bench.stat_tables import StatTable, stat_tables
 from bench.table_format import markdown_table
 from bench.tables import table_note, table_rows, task_tables
 
@@ -147,10 +148,15 @@ def task_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Block]
 def statistics_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Block]:
     """Paired differences to erm and fixed per task, then the ranks across tasks with
     their diagram, per profile (``bench.stat_tables``, ``bench.stat_plots``)."""
-    tables = stat_tables(records)
+    return table_blocks("Paired comparisons and ranks", stat_tables(records), plots)
+
+
+def table_blocks(heading: str, tables: list[StatTable], plots: list[Path]) -> list[Block]:
+    """A section of statistics tables, each with its note and its figure (the plot
+    whose stem is the table's); nothing when there is no table."""
     if not tables:
         return []
-    blocks = [Block("h2", "Paired comparisons and ranks")]
+    blocks = [Block("h2", heading)]
     for table in tables:
         blocks += [Block("h3", table.title), Block("p", table.note),
                    Block("table", header=table.header, rows=table.rows)]
@@ -175,7 +181,9 @@ def build_blocks(records: list[dict[str, Any]], plots: list[Path], results_dir: 
              f"({ok} ok). Every number and plot below is computed from those records.")
     return [Block("h1", "invbench report"), Block("p", intro), *environment_blocks(records),
             *published_blocks(records, load_published()), *task_blocks(records, plots),
-            *statistics_blocks(records, plots), *problem_blocks(records)]
+            *statistics_blocks(records, plots),
+            *table_blocks("What the search buys: each method against its control", search_gain_tables(records), plots),
+            *problem_blocks(records)]
 
 
 def to_markdown(blocks: list[Block], out_dir: Path) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from bench.config import RunConfig
+from bench.config import CONTROL_PARAM, RunConfig
 from bench.errors import UserError
 from bench.registry import Registry
 
@@ -104,6 +104,9 @@ def expand(suite: Suite, registry: Registry, strict: bool) -> tuple[list[RunConf
                 left_out.append(f"{spec.name} x {task_name}: {reason}")
                 continue
             params = {**plugin.defaults_for(suite.profile), **spec.params}
+            if not isinstance(params.get(CONTROL_PARAM, True), bool):
+                raise UserError(f"method {spec.name!r}: {CONTROL_PARAM} must be true or false, "
+                                f"got {params[CONTROL_PARAM]!r}")
             for width in suite.widths:
                 for depth in suite.depths:
                     for seed in suite.seeds:

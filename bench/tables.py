@@ -16,6 +16,7 @@ import pandas as pd
 
 from bench.diagnostics import MOVE_THRESHOLD
 from bench.metrics import METRICS
+from bench.search_gain import write_search_gain_tables
 from bench.stat_tables import write_stat_tables
 from bench.table_format import latex_label, latex_table, markdown_table
 
@@ -211,6 +212,7 @@ def write_tables(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             learned.round(6).to_csv(path, index=False)
             written.append(path)
     written += write_stat_tables(records, out_dir)
+    written += write_search_gain_tables(records, out_dir)
     runs = out_dir / "runs.csv"
     records_frame(records).to_csv(runs, index=False)
     return [*written, runs]

@@ -44,6 +44,10 @@ starts the time dilation at -5 instead of 0 (not measured: no offline EEG data).
 ``init`` overrides either start (a number: every generator; a mapping: the generators
 it names).
 
+Control (``learn_augmentation: False``, label ``augerino (learn_augmentation=False)``,
+issue 18): the widths stay at their initialisation and the same h(x) is trained and
+evaluated; only the model learns, with the same budget.
+
 Deviations: the official RotMNIST learning rate 0.1 does not train (their issue #1);
 the task profile uses 0.01 (paper) or its CPU setting (quick). The official 3D family
 samples t in [0, w]; here every family samples [-w/2, w/2] as in 2D. The official
@@ -138,7 +142,8 @@ class Augerino(Method):
     name = "augerino"
     description = "Augerino: learned uniform ranges over a Lie group of transformations, h(x) = E_g f(g x)."
     params = {"reg": "auto", "ncopies": 4, "safe": True, "family": "auto", "init": "auto", "aug_lr": None,
-              "start": "official"}  # official | isometric (see the docstring)
+              "start": "official",  # official | isometric (see the docstring)
+              "learn_augmentation": True}  # False: the control, widths frozen at their initialisation
     profile_params = {"smoke": {"start": "isometric"}, "quick": {"start": "isometric"}}
     kind = "learned_invariance"
 
@@ -163,6 +168,7 @@ class Augerino(Method):
         if hparams["start"] not in STARTS:
             raise UserError(f"augerino: start must be one of {', '.join(STARTS)}, got {hparams['start']!r}")
         self.aug = UniformLieAugmentation(family, self._init_raw(hparams["init"], family, defaults, hparams["start"]))
+        self.aug.requires_grad_(bool(hparams["learn_augmentation"]))  # no grad: the optimiser skips them
 
     def _family(self, name: str, defaults: ModalityDefaults) -> LieFamily:
         name = defaults.family if name == "auto" else name

@@ -64,6 +64,11 @@ layers by '|') replaces the modality's default, e.g. the sinusoid experiment's s
 FrequencyShift layer (``layers=frequency_shift``, ``init_magnitude=0.05``,
 ``penalty=0.8``, ``ncopies`` in {1, 4, 10}).
 
+Control (``learn_augmentation: False``, label ``augnet (learn_augmentation=False)``,
+issue 18): the layers stay at their initialisation (weights uniform, every mu at
+``init_magnitude``) and are applied as above, in training and with the copies at
+evaluation; only the trunk learns, with the same model and budget.
+
 Deviations: the ops are the shared library's (ranges and semantics in
 bench/augment); the augmentation group is stepped by the task profile's optimiser
 (Adam on the digit tasks, sinusoids and EEG as the official; SGD with Nesterov momentum
@@ -218,6 +223,7 @@ class AugNet(Method):
         # augnet_defaults, else DEFAULT_AUG_OPTIMISER (official values: see the docstring)
         "aug_lr": "auto",
         "aug_weight_decay": "auto",
+        "learn_augmentation": True,  # False: the control, layers frozen at their initialisation
     }
     profile_params = {"smoke": {"ncopies": 2}, "quick": {"ncopies": 4}}
     kind = "learned_invariance"
@@ -257,6 +263,7 @@ class AugNet(Method):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
             raise UserError(f"augnet.{key} must be auto or a number {'> 0' if positive else '>= 0'}, got {value!r}")
         return float(value)
+        self.aug_layers.requires_grad_(bool(hparams["learn_augmentation"]))  # no grad: the optimiser skips them
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.aug_layers:
