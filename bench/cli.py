@@ -17,7 +17,7 @@ import yaml
 from bench.data import OFFLINE_ENV
 from bench.errors import DataUnavailable, UserError
 
-COMMANDS = ("run", "status", "merge", "table", "plot", "report", "list")
+COMMANDS = ("run", "status", "merge", "table", "plot", "report", "readme", "list")
 LAUNCHERS = ("inline", "pool", "slurm")
 SLURM_FLAGS = ("slurm_partition", "slurm_time", "slurm_gpus", "slurm_cpus", "slurm_mem", "slurm_config")
 DEFAULT_RESULTS = Path("results")
@@ -135,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
                        ("report", "write report.html (self-contained) and report.md from the records")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="folder with runs/ (default: results/)")
+
+    readme = sub.add_parser("readme", help="regenerate (--write) or check (--check) the README's published "
+                            "tables from committed records (see docs/notes/records.md)")
+    action = readme.add_mutually_exclusive_group(required=True)
+    action.add_argument("--check", action="store_true", help="exit 1 naming each generated block the records "
+                        "do not reproduce")
+    action.add_argument("--write", action="store_true", help="rewrite the generated blocks")
+    readme.add_argument("--records", type=Path, default=Path("docs/results"),
+                        help="folder of SUITE/runs/*.json (default: docs/results)")
+    readme.add_argument("--readme", type=Path, default=Path("README.md"), help="file to check or write")
+    readme.add_argument("--within-std", action="store_true",
+                        help="with --check, for records made on another machine: mean ± std cells within one std, "
+                             "time columns and the cost table not compared")
 
     listing = sub.add_parser("list", help="list methods, tasks and suites with their parameters")
     listing.add_argument("--ops", action="store_true",
@@ -308,7 +321,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from bench import plots, store
 
     records = store.require_records(args.results_dir)
-    for path in plots.write_plots(records, args.results_dir / "plots"):
+    written = plots.write_plots(records, args.results_dir / "plots")
+    if not written:
+        raise UserError(f"no plot drawn: no record in {store.runs_dir(args.results_dir)} is ok "
+                        f"(`table --results-dir {args.results_dir}` lists the failed and skipped runs with reasons)")
+    for path in written:
         print(path)
     return 0
 
@@ -322,6 +339,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_readme(args: argparse.Namespace) -> int:
+    from bench.readme import readme_command
+
+    if args.within_std and not args.check:
+        raise UserError("--within-std goes with --check")
+    return readme_command(args.readme, args.records, args.write, args.within_std)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -331,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             argv = ["run", *argv]
         args = build_parser().parse_args(argv)
         commands = {"run": cmd_run, "status": cmd_status, "merge": cmd_merge, "table": cmd_table, "plot": cmd_plot,
-                    "report": cmd_report, "list": cmd_list}
+                    "report": cmd_report, "readme": cmd_readme, "list": cmd_list}
         return commands[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

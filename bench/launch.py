@@ -43,7 +43,7 @@ class Summary:
 
     def report(self, results_dir: Any) -> str:
         lines = [
-            f"{sum(self.counts.values())} runs: {self.counts['ok']} ok, {self.counts['failed']} failed, "
+            f"{sum(self.counts[k] for k in ('ok', 'failed', 'skipped', 'reused'))} runs: {self.counts['ok']} ok, {self.counts['failed']} failed, "
             f"{self.counts['skipped']} skipped, {self.counts['reused']} reused (already ok)"
             + (f"; {self.counts['unsaved']} record(s) NOT written to runs/" if self.counts["unsaved"] else "")
         ]
