@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_CODE = ("bench/augment/*.py", "bench/training.py", "bench/metrics.py", "bench/probe.py",
                "bench/api.py", "bench/data.py", "methods/_*.py", "datasets/_*.py")
 
+RUN_ID_HEX_DIGITS = 16  # a run id is the first 16 hex digits of a sha256 (bench/records.py checks the form)
+
 
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
@@ -95,7 +97,7 @@ class RunConfig:
         }
         if self.amp != "none":  # absent by default, so ids from before AMP existed still hold
             payload["amp"] = self.amp
-        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
+        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:RUN_ID_HEX_DIGITS]
 
     # Seeds. Data and model initialisation do not depend on the method, so every
     # method of a given (task, profile, seed, width, depth) sees the same splits and

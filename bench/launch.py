@@ -34,7 +34,10 @@ class Summary:
 
     def add(self, config: RunConfig, record: dict[str, Any]) -> None:
         self.counts[record["status"]] += 1
-        if record["status"] == "failed":
+        if record.get("unsaved"):  # its result could not be written to runs/: a failure of this run
+            self.counts["unsaved"] += 1
+            self.failures.append((config, {**record, "error": f"record not written: {record['unsaved']}"}))
+        elif record["status"] == "failed":
             self.failures.append((config, record))
         elif record["status"] == "skipped":
             self.skips.append((config, record))
@@ -43,6 +46,7 @@ class Summary:
         lines = [
             f"{sum(self.counts.values())} runs: {self.counts['ok']} ok, {self.counts['failed']} failed, "
             f"{self.counts['skipped']} skipped, {self.counts['reused']} reused (already ok)"
+            + (f"; {self.counts['unsaved']} record(s) NOT written to runs/" if self.counts["unsaved"] else "")
         ]
         for config, record in self.failures:
             lines.append(f"  FAILED {config.describe()}: {record['error']}  [{store.record_path(results_dir, record['run_id'])}]")
@@ -53,11 +57,15 @@ class Summary:
 
 
 def pending(configs: list[RunConfig], options: RunOptions, force: bool, summary: Summary) -> list[RunConfig]:
-    """The runs without an ok record (all of them with ``force``)."""
+    """The runs without a valid ok record (all of them with ``force``); a record file
+    that is not valid is reported and rerun."""
     registry = load_registry()
     todo = []
     for config in configs:
-        record = store.read_record(store.record_path(options.results_dir, run_id_of(registry, config)))
+        path = store.record_path(options.results_dir, run_id_of(registry, config))
+        record, problem = store.inspect_record(path)
+        if problem is not None:
+            store.warn_ignored(path, problem, "not a valid record, rerunning")
         if record is not None and record["status"] == "ok" and not force:
             summary.counts["reused"] += 1
         else:

@@ -34,7 +34,7 @@ def suite_status(configs: list[RunConfig], registry: Registry, results_dir: Path
     rows = []
     for config in configs:
         run_id = run_id_of(registry, config)
-        record = store.read_record(store.record_path(results_dir, run_id))
+        record = store.read_record(store.record_path(results_dir, run_id), warn=True)
         rows.append((config, run_id, run_state(record, beats.get(run_id), now), beats.get(run_id)))
     return rows
 
