@@ -83,13 +83,15 @@ def run_inline(configs: list[RunConfig], options: RunOptions, summary: Summary) 
     print(f"inline: {set_threads()} torch thread(s)", file=sys.stderr)
     suite_progress = SuiteProgress(len(configs), enabled=options.progress)
     progress = Progress(enabled=options.progress, position=1)
-    for config in configs:
-        suite_progress.started(config.describe())
-        record = execute_run(config, options, progress)
-        summary.add(config, record)
-        suite_progress.finished(config.describe(), record)
-    suite_progress.close()
-    torch.set_num_threads(previous)
+    try:
+        for config in configs:
+            suite_progress.started(config.describe())
+            record = execute_run(config, options, progress)
+            summary.add(config, record)
+            suite_progress.finished(config.describe(), record)
+    finally:
+        suite_progress.close()
+        torch.set_num_threads(previous)
 
 
 def visible_gpus() -> list[str]:
