@@ -1,7 +1,8 @@
 """Command line: ``python run_bench.py [run|status|merge|table|plot|list] ...``.
 
 With no command, ``run`` is assumed: ``python run_bench.py`` runs the default
-``quick`` suite. Every error a user can cause ends with one line on stderr and exit
+``quick`` suite and then writes the tables, plots and report (``run`` always does,
+unless ``--no-report``). Every error a user can cause ends with one line on stderr and exit
 code 2; a suite with failed runs exits with 1.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import yaml
 from bench.data import OFFLINE_ENV
 from bench.errors import DataUnavailable, UserError
 
-COMMANDS = ("run", "status", "merge", "table", "plot", "report", "list")
+COMMANDS = ("run", "status", "merge", "table", "plot", "report", "readme", "list")
 LAUNCHERS = ("inline", "pool", "slurm")
 SLURM_FLAGS = ("slurm_partition", "slurm_time", "slurm_gpus", "slurm_cpus", "slurm_mem", "slurm_config")
 DEFAULT_RESULTS = Path("results")
@@ -146,7 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root", type=Path, help="folder holding downloaded datasets (see README, per task)")
     run.add_argument("--offline", action="store_true", help="never download; tasks without local data are skipped")
     run.add_argument("--force", action="store_true", help="rerun runs that already have an ok record")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress output (off a terminal it is one line per finished run, not bars)")
+    run.add_argument("--no-report", action="store_true",
+                     help="only run: do not write the tables, plots and report afterwards")
     run.add_argument("--launcher", choices=LAUNCHERS,
                      help="inline (this process; the default), pool (local worker processes, -j N), "
                           "slurm (submitit job arrays)")
@@ -177,6 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--results-dir", type=results_path, default=DEFAULT_RESULTS,
                        help="folder with runs/ (default: results/)")
+
+    readme = sub.add_parser("readme", help="regenerate (--write) or check (--check) the README's published "
+                            "tables from committed records (see docs/notes/records.md)")
+    action = readme.add_mutually_exclusive_group(required=True)
+    action.add_argument("--check", action="store_true", help="exit 1 naming each generated block the records "
+                        "do not reproduce")
+    action.add_argument("--write", action="store_true", help="rewrite the generated blocks")
+    readme.add_argument("--records", type=Path, default=Path("docs/results"),
+                        help="folder of SUITE/runs/*.json (default: docs/results)")
+    readme.add_argument("--readme", type=Path, default=Path("README.md"), help="file to check or write")
+    readme.add_argument("--within-std", action="store_true",
+                        help="with --check, for records made on another machine: mean ± std cells within one std, "
+                             "time columns and the cost table not compared")
 
     listing = sub.add_parser("list", help="list methods, tasks and suites with their parameters")
     listing.add_argument("--ops", action="store_true",
@@ -321,9 +338,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         launch.run_inline(todo, options, summary)
     print(summary.report(args.results_dir))
-    print(f"next: python run_bench.py table --results-dir {args.results_dir}   "
-          f"(and: plot --results-dir {args.results_dir})")
+    if not args.no_report:
+        try:
+            report_path = write_outputs(args.results_dir)
+        except UserError as exc:  # e.g. nothing ran and no records exist yet: the run's own status stands
+            print(f"no report written: {exc}", file=sys.stderr)
+        else:
+            print(f"report: {report_path} (tables in {args.results_dir / 'tables'}, plots in "
+                  f"{args.results_dir / 'plots'})")
     return 1 if summary.failures else 0
+
+
+def write_outputs(results_dir: Path) -> Path:
+    """Tables, plots and the report from every record in ``results_dir``; the report's path."""
+    from bench import report, store, tables
+
+    records = store.require_records(results_dir)
+    tables.write_tables(records, results_dir / "tables")
+    html_path, _ = report.write_report(records, results_dir)  # writes the plots too
+    return html_path
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -362,7 +395,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from bench import plots, store
 
     records = store.require_records(args.results_dir)
-    for path in plots.write_plots(records, args.results_dir / "plots"):
+    written = plots.write_plots(records, args.results_dir / "plots")
+    if not written:
+        raise UserError(f"no plot drawn: no record in {store.runs_dir(args.results_dir)} is ok "
+                        f"(`table --results-dir {args.results_dir}` lists the failed and skipped runs with reasons)")
+    for path in written:
         print(path)
     return 0
 
@@ -376,6 +413,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_readme(args: argparse.Namespace) -> int:
+    from bench.readme import readme_command
+
+    if args.within_std and not args.check:
+        raise UserError("--within-std goes with --check")
+    return readme_command(args.readme, args.records, args.write, args.within_std)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -385,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             argv = ["run", *argv]
         args = build_parser().parse_args(argv)
         commands = {"run": cmd_run, "status": cmd_status, "merge": cmd_merge, "table": cmd_table, "plot": cmd_plot,
-                    "report": cmd_report, "list": cmd_list}
+                    "report": cmd_report, "readme": cmd_readme, "list": cmd_list}
         return commands[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

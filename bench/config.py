@@ -31,6 +31,14 @@ SHARED_CODE = ("bench/augment/*.py", "bench/training.py", "bench/metrics.py", "b
 
 RUN_ID_HEX_DIGITS = 16  # a run id is the first 16 hex digits of a sha256 (bench/records.py checks the form)
 
+# The method parameter that turns an augmentation-learning method into its control:
+# ``learn_augmentation: False`` keeps the augmentation at the method's initialisation
+# (no search, no learning) with the same search space, retrain, model and budget.
+# Declared by each such method in its ``params`` (default True); read here for the
+# seed of the initialisation and by ``bench.search_gain`` to pair a method with its
+# control.
+CONTROL_PARAM = "learn_augmentation"
+
 
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
@@ -122,6 +130,14 @@ class RunConfig:
     @property
     def train_seed(self) -> int:
         return derive_seed("train", self.semantic())
+
+    @property
+    def augmentation_seed(self) -> int:
+        """Seeds the method's construction (its initial augmentation parameters): the
+        run's config without ``CONTROL_PARAM``, so a control starts from exactly the
+        initial policy of its method for the same seed."""
+        params = {k: v for k, v in self.method_params.items() if k != CONTROL_PARAM}
+        return derive_seed("augmentation", {**self.semantic(), "method_params": params})
 
     @property
     def eval_seed(self) -> int:

@@ -44,6 +44,10 @@ starts the time dilation at -5 instead of 0 (not measured: no offline EEG data).
 ``init`` overrides either start (a number: every generator; a mapping: the generators
 it names).
 
+Control (``learn_augmentation: False``, label ``augerino (learn_augmentation=False)``,
+issue 18): the widths stay at their initialisation and the same h(x) is trained and
+evaluated; only the model learns, with the same budget.
+
 Deviations: the official RotMNIST learning rate 0.1 does not train (their issue #1);
 the task profile uses 0.01 (paper) or its CPU setting (quick). The official 3D family
 samples t in [0, w]; here every family samples [-w/2, w/2] as in 2D. The official
@@ -163,6 +167,7 @@ class Augerino(Method):
                       allowed_text="auto, a number, or a mapping generator -> number (raw widths)"),
         "aug_lr": Param(None, float, low=0, low_exclusive=True, nullable=True),  # None: the profile's learning rate
         "start": Param("official", str, choices=STARTS),  # official | isometric (see the docstring)
+        "learn_augmentation": Param(True, bool),  # False: the control, widths frozen at their initialisation
     }
     profile_params = {"smoke": {"start": "isometric"}, "quick": {"start": "isometric"}}
     kind = "learned_invariance"
@@ -201,6 +206,8 @@ class Augerino(Method):
         if hparams["start"] not in STARTS:
             raise UserError(f"augerino: start must be one of {', '.join(STARTS)}, got {hparams['start']!r}")
         self.aug = UniformLieAugmentation(family, self._init_raw(hparams["init"], family, defaults, hparams["start"]))
+        if not hparams["learn_augmentation"]:  # the control: no grad, the optimiser skips them
+            self.aug.requires_grad_(False)
 
     def _family(self, name: str, defaults: ModalityDefaults) -> LieFamily:
         name = defaults.family if name == "auto" else name

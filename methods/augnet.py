@@ -64,6 +64,11 @@ layers by '|') replaces the modality's default, e.g. the sinusoid experiment's s
 FrequencyShift layer (``layers=frequency_shift``, ``init_magnitude=0.05``,
 ``penalty=0.8``, ``ncopies`` in {1, 4, 10}).
 
+Control (``learn_augmentation: False``, label ``augnet (learn_augmentation=False)``,
+issue 18): the layers stay at their initialisation (weights uniform, every mu at
+``init_magnitude``) and are applied as above, in training and with the copies at
+evaluation; only the trunk learns, with the same model and budget.
+
 Deviations: the ops are the shared library's (ranges and semantics in
 bench/augment); the augmentation group is stepped by the task profile's optimiser
 (Adam on the digit tasks, sinusoids and EEG as the official; SGD with Nesterov momentum
@@ -240,6 +245,7 @@ class AugNet(Method):
         # augnet_defaults, else DEFAULT_AUG_OPTIMISER (official values: see the docstring)
         "aug_lr": Param("auto", float, low=0, low_exclusive=True, choices=("auto",), tune=log_uniform(1e-4, 1e-2)),
         "aug_weight_decay": Param("auto", float, low=0, choices=("auto",)),
+        "learn_augmentation": Param(True, bool),  # False: the control, layers frozen at their initialisation
     }
     profile_params = {"smoke": {"ncopies": 2}, "quick": {"ncopies": 4}}
     kind = "learned_invariance"
@@ -274,6 +280,8 @@ class AugNet(Method):
         self.penalty_weight = float(hparams["penalty"])
         self.aug_lr = self._optimiser_setting("aug_lr", positive=True)
         self.aug_weight_decay = self._optimiser_setting("aug_weight_decay", positive=False)
+        if not hparams["learn_augmentation"]:  # the control: no grad, the optimiser skips them
+            self.aug_layers.requires_grad_(False)
 
     def _optimiser_setting(self, key: str, positive: bool) -> float:
         """``hparams[key]``, or with ``auto`` the task's declared value, else the default."""

@@ -41,6 +41,13 @@ each op's mean stage weight) and, through ``augmentation_state()``, the ``learni
 diagnostic (``weights`` = stage softmax, ``probabilities``, ``magnitudes`` of ops
 with a strength).
 
+Control (``learn_augmentation: False``, label ``faster_aa (learn_augmentation=False)``):
+the random-policy control of issue 18, no search. The policy stays at the method's
+own initialisation (every parameter uniform in [0, 1], drawn under the run's
+``augmentation_seed``, which ignores this parameter: the very policy the search of
+the same seed starts from), and the same retrain, model and budget follow. Its
+record has no ``search_history`` and ``policy.search`` is None.
+
 Where this differs from the official code (bugs not inherited):
 - The gradient penalty takes the norm of each sample's whole input gradient
   (Gulrajani et al.); the official code takes ``grad.norm(2, dim=1)``, a norm over
@@ -263,6 +270,7 @@ class FasterAutoAugment(Method):
         "gp_factor": Param(10.0, float, low=0),
         # the critic's width relative to the run's model (official: the same network)
         "critic_width": Param(1.0, float, low=1e-3),
+        "learn_augmentation": Param(True, bool),  # False: the control, the initial (random) policy without search
     }
     profile_params = {
         "smoke": {"search_n_train": 16, "search_epochs": 1, "search_batch_size": 16, "search_chunks": 2,
@@ -360,6 +368,9 @@ class FasterAutoAugment(Method):
 
     def search(self) -> dict[str, Any]:
         hp = self.hparams
+        if not hp["learn_augmentation"]:  # the control: retrain with the initial policy
+            self.policy.requires_grad_(False)
+            return {**self.policy.summary(), "search": None}
         subset = self.search_subset()
         critic = self.make_critic(subset.x)
         critic.train()

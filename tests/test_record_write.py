@@ -35,7 +35,7 @@ def test_a_record_path_that_is_a_folder_fails_that_run_only(tmp_path: Path, caps
     assert main(["run", *SELECT, "--results-dir", str(tmp_path)]) == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in err and f"cannot write {store.runs_dir(tmp_path) / first}.json" in err
-    assert "2 ok" in out and "1 record(s) NOT written" in out and "record not written" in out
+    assert "2 runs: 2 ok" in out and "1 record(s) NOT written" in out and "record not written" in out
     [kept] = (tmp_path / "unsaved").glob(f"{first}.*.json")
     assert json.loads(kept.read_text())["status"] == "ok"  # the computed result is not lost
     assert store.read_record(store.record_path(tmp_path, second))["status"] == "ok"  # the suite went on
