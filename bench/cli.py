@@ -304,8 +304,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
     counts = merge(args.sources, args.into)
     archived = f" (the old records kept in {args.into / 'runs' / 'archive'})" if counts["replaced"] else ""
     print(f"merged {len(args.sources)} folder(s) into {args.into}: {counts['added']} added, "
-          f"{counts['replaced']} replaced{archived}, {counts['kept']} kept")
-    return 0
+          f"{counts['replaced']} replaced{archived}, {counts['kept']} kept"
+          + (f", {counts['not written']} NOT written (see the errors above)" if counts["not written"] else ""))
+    return 1 if counts["not written"] else 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:
