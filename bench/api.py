@@ -90,6 +90,9 @@ class Task:
     extra_metrics: ClassVar[tuple[str, ...]] = ()
     num_classes: ClassVar[int | None] = None  # None for regression
     reference_symmetry: ClassVar[str] = ""  # one line: the group g is drawn from
+    # The reference group's extent per augmentation op it matches: {op name: (half-range,
+    # unit)} in the op's unit (plots draw it as a band beside the learned ranges).
+    reference_extent: ClassVar[dict[str, tuple[float, str]]] = {}
     fixed_augmentation: ClassVar[str] = ""  # one line: what `fixed` applies
     # The invariance score compares the predictor's outputs ("output") or, for tasks
     # whose output is a scalar (regression), its penultimate embedding ("embedding").

@@ -1,7 +1,8 @@
 """Command line: ``python run_bench.py [run|status|merge|table|plot|list] ...``.
 
 With no command, ``run`` is assumed: ``python run_bench.py`` runs the default
-``quick`` suite. Every error a user can cause ends with one line on stderr and exit
+``quick`` suite and then writes the tables, plots and report (``run`` always does,
+unless ``--no-report``). Every error a user can cause ends with one line on stderr and exit
 code 2; a suite with failed runs exits with 1.
 """
 from __future__ import annotations
@@ -107,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root", type=Path, help="folder holding downloaded datasets (see README, per task)")
     run.add_argument("--offline", action="store_true", help="never download; tasks without local data are skipped")
     run.add_argument("--force", action="store_true", help="rerun runs that already have an ok record")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress output (off a terminal it is one line per finished run, not bars)")
+    run.add_argument("--no-report", action="store_true",
+                     help="only run: do not write the tables, plots and report afterwards")
     run.add_argument("--launcher", choices=LAUNCHERS,
                      help="inline (this process; the default), pool (local worker processes, -j N), "
                           "slurm (submitit job arrays)")
@@ -281,9 +285,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         launch.run_inline(todo, options, summary)
     print(summary.report(args.results_dir))
-    print(f"next: python run_bench.py table --results-dir {args.results_dir}   "
-          f"(and: plot --results-dir {args.results_dir})")
+    if not args.no_report:
+        try:
+            report_path = write_outputs(args.results_dir)
+        except UserError as exc:  # e.g. nothing ran and no records exist yet: the run's own status stands
+            print(f"no report written: {exc}", file=sys.stderr)
+        else:
+            print(f"report: {report_path} (tables in {args.results_dir / 'tables'}, plots in "
+                  f"{args.results_dir / 'plots'})")
     return 1 if summary.failures else 0
+
+
+def write_outputs(results_dir: Path) -> Path:
+    """Tables, plots and the report from every record in ``results_dir``; the report's path."""
+    from bench import report, store, tables
+
+    records = store.require_records(results_dir)
+    tables.write_tables(records, results_dir / "tables")
+    html_path, _ = report.write_report(records, results_dir)  # writes the plots too
+    return html_path
 
 
 def cmd_status(args: argparse.Namespace) -> int:

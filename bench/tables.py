@@ -36,7 +36,8 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         invariance = record.get("invariance") or {}
         row["invariance"] = invariance.get("score")
         row["agreement"] = invariance.get("agreement")
-        learning = record.get("learning") or {}  # bench/diagnostics.py: did the learned augmentation move?
+        learning = record.get("learning")  # bench/diagnostics.py: did the learned augmentation move?
+        learning = learning if isinstance(learning, dict) else {}
         row["aug_movement"] = learning.get("movement")
         row["aug_not_moved"] = learning.get("not_moved")
         row["cost_s"] = (row["search_s"] or 0.0) + (row["train_s"] or 0.0)  # the method's cost
@@ -108,7 +109,7 @@ TABLE_NOTE = ("Test {label}: mean ± sample std over the n seeds whose run is ok
               "learn no augmentation. Times: mean seconds per run.")
 
 
-def _movement(row: pd.Series, n: int) -> str:
+def movement_cell(row: pd.Series, n: int) -> str:
     """The "aug moved" cell: mean movement over seeds, and the flag where it did not move."""
     if n == 0 or pd.isna(row["aug_movement_mean"]):
         return "–"
@@ -132,7 +133,7 @@ def table_rows(summary: pd.DataFrame, metric: str) -> tuple[list[str], list[list
         n = int(row["n"])
         rows.append([row["method"], f"{row['width']:g}", *([str(row['depth'] or "–")] if show_depth else []), str(n),
                      _mean_std(row, "test_metric", n), _mean_std(row, "val_metric", n),
-                     _mean_std(row, "invariance", n), _num(row["agreement_mean"]) if n else "–", _movement(row, n),
+                     _mean_std(row, "invariance", n), _num(row["agreement_mean"]) if n else "–", movement_cell(row, n),
                      _seconds(row["search_s_mean"]) if n else "–", _seconds(row["train_s_mean"]) if n else "–",
                      f"{int(row['n_params']):,}" if row["n_params"] is not None and not pd.isna(row["n_params"])
                      else "–", row["status"]])

@@ -168,7 +168,8 @@ class Augerino(Method):
         if hparams["start"] not in STARTS:
             raise UserError(f"augerino: start must be one of {', '.join(STARTS)}, got {hparams['start']!r}")
         self.aug = UniformLieAugmentation(family, self._init_raw(hparams["init"], family, defaults, hparams["start"]))
-        self.aug.requires_grad_(bool(hparams["learn_augmentation"]))  # no grad: the optimiser skips them
+        if not hparams["learn_augmentation"]:  # the control: no grad, the optimiser skips them
+            self.aug.requires_grad_(False)
 
     def _family(self, name: str, defaults: ModalityDefaults) -> LieFamily:
         name = defaults.family if name == "auto" else name

@@ -254,6 +254,8 @@ class AugNet(Method):
         self.penalty_weight = float(hparams["penalty"])
         self.aug_lr = self._optimiser_setting("aug_lr", positive=True)
         self.aug_weight_decay = self._optimiser_setting("aug_weight_decay", positive=False)
+        if not hparams["learn_augmentation"]:  # the control: no grad, the optimiser skips them
+            self.aug_layers.requires_grad_(False)
 
     def _optimiser_setting(self, key: str, positive: bool) -> float:
         """``hparams[key]``, or with ``auto`` the task's declared value, else the default."""
@@ -263,7 +265,6 @@ class AugNet(Method):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
             raise UserError(f"augnet.{key} must be auto or a number {'> 0' if positive else '>= 0'}, got {value!r}")
         return float(value)
-        self.aug_layers.requires_grad_(bool(hparams["learn_augmentation"]))  # no grad: the optimiser skips them
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.aug_layers:

@@ -12,7 +12,8 @@ import pytest
 from bench import launch, records, store
 from bench.cli import build_parser, main, plan_runs
 from bench.registry import load_registry
-from bench.runner import RunOptions, run_id_of
+from bench.config import run_id_of
+from bench.runner import RunOptions
 
 DATA = Path(__file__).parent / "data" / "records"
 GOOD = json.loads((DATA / "00000000000000a0.json").read_text())  # a valid ok record (erm, toy, quick, seed 0)
