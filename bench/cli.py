@@ -8,11 +8,12 @@ code 2; a suite with failed runs exits with 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import yaml
 
@@ -378,15 +379,29 @@ def cmd_merge(args: argparse.Namespace) -> int:
     counts = merge(args.sources, args.into)
     archived = f" (the old records kept in {args.into / 'runs' / 'archive'})" if counts["replaced"] else ""
     print(f"merged {len(args.sources)} folder(s) into {args.into}: {counts['added']} added, "
-          f"{counts['replaced']} replaced{archived}, {counts['kept']} kept")
-    return 0
+          f"{counts['replaced']} replaced{archived}, {counts['kept']} kept"
+          + (f", {counts['not written']} NOT written (see the errors above)" if counts["not written"] else ""))
+    return 1 if counts["not written"] else 0
+
+
+@contextlib.contextmanager
+def writing(what: str, folder: Path) -> Iterator[None]:
+    """A file system refusal while writing outputs (a file where a folder should be, no
+    space) is one clear line, never a traceback; the records are only read."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise UserError(f"cannot write {what} in {folder}: {exc.strerror or exc}{where}") from None
 
 
 def cmd_table(args: argparse.Namespace) -> int:
     from bench import store, tables
 
     records = store.require_records(args.results_dir)
-    for path in tables.write_tables(records, args.results_dir / "tables"):
+    with writing("tables", args.results_dir / "tables"):
+        written = tables.write_tables(records, args.results_dir / "tables")
+    for path in written:
         print(path)
     return 0
 
@@ -395,7 +410,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from bench import plots, store
 
     records = store.require_records(args.results_dir)
-    written = plots.write_plots(records, args.results_dir / "plots")
+    with writing("plots", args.results_dir / "plots"):
+        written = plots.write_plots(records, args.results_dir / "plots")
     if not written:
         raise UserError(f"no plot drawn: no record in {store.runs_dir(args.results_dir)} is ok "
                         f"(`table --results-dir {args.results_dir}` lists the failed and skipped runs with reasons)")
@@ -408,7 +424,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench import report, store
 
     records = store.require_records(args.results_dir)
-    for path in report.write_report(records, args.results_dir):
+    with writing("the report", args.results_dir):
+        written = report.write_report(records, args.results_dir)
+    for path in written:
         print(path)
     return 0
 
