@@ -16,7 +16,7 @@ import pytest
 from bench import store
 from bench.cli import build_parser, main, plan_runs
 from bench.registry import load_registry
-from bench.runner import run_id_of
+from bench.config import run_id_of
 
 DATA = Path(__file__).parent / "data" / "records"
 N_CORRUPT = 300
