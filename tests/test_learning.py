@@ -87,7 +87,8 @@ def learning_budget(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run_one(method: str, task: str, results: Path) -> dict[str, Any]:
     assert main(["run", "--tasks", task, "--methods", method, "--profile", "smoke", "--seeds", "0",
-                 "--widths", WIDTH.get(task, "1"), "--results-dir", str(results), "--no-progress"]) == 0
+                 "--widths", WIDTH.get(task, "1"), "--results-dir", str(results), "--no-progress",
+                 "--no-report"]) == 0
     [record] = store.load_records(results)
     assert record["status"] == "ok", record["error"]
     return record
