@@ -355,8 +355,9 @@ def write_outputs(results_dir: Path) -> Path:
     from bench import report, store, tables
 
     records = store.require_records(results_dir)
-    tables.write_tables(records, results_dir / "tables")
-    html_path, _ = report.write_report(records, results_dir)  # writes the plots too
+    with writing("the tables, plots and report", results_dir):
+        tables.write_tables(records, results_dir / "tables")
+        html_path, _ = report.write_report(records, results_dir)  # writes the plots too
     return html_path
 
 
