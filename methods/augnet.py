@@ -36,7 +36,7 @@ of the task's model f, with 1 copy in training and ``ncopies`` copies at evaluat
     ``train_augerino_new.py``: AdamW, one lr for both groups): lr 1e-3, weight decay 0;
     the default (``DEFAULT_AUG_OPTIMISER``), so also cifar10's.
   - sleep staging (``experiments/mass/train_augnet.py``: ``--lr`` 1e-3; its optimiser
-    comes from the unpublished ``eeg_augment`` package): lr 1e-3, weight decay 0 as
+    comes from the ``eeg_augment`` package, not readable here): lr 1e-3, weight decay 0 as
     CIFAR-10's augmentation group: the default.
   - sinusoids (``experiments/sinusoids/train_augnet.py``: Adam on all parameters,
     ``--lr 0.01``, ``--wd`` 1e-4): declared by the sinusoids task.
