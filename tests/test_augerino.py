@@ -264,7 +264,8 @@ def test_cli_smoke_run_on_mnist_rot_and_qm9_records_learned_widths(tmp_path: Pat
         assert [set(e["augmentation"]) for e in record["history"]] == [set(record["learned_augmentation"])]
         assert record["n_params_method"] == len(record["learned_augmentation"])
         widths = record["learning"]["groups"]["widths"]
-        assert widths["end"] == pytest.approx(list(record["learned_augmentation"].values()), abs=1e-6)
+        # the same widths (records store mappings with sorted keys, the state in family order)
+        assert sorted(widths["end"]) == pytest.approx(sorted(record["learned_augmentation"].values()), abs=1e-6)
     assert record["invariance"]["score"] is not None  # qm9: scored on averaged embeddings
 
 
