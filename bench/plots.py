@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from bench import stats
+from bench.assumption_curves import curve_figure
 from bench.figures import save_figure, short_labels
+from bench.recovery import rotation_range_figure
 from bench.stat_plots import rank_figures, task_figures
 from bench.tables import flatten_numbers, is_learned_parameter
 
@@ -89,4 +91,6 @@ def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         written += learned_augmentation_trajectories(mine, task, profile,
                                                      stem.with_name(stem.name + ".learned_augmentation"))
         written += probe_heatmap(mine, task, profile, stem.with_name(stem.name + ".invariance_probe"))
+        written += rotation_range_figure(mine, task, profile, stem.with_name(stem.name + ".rotation_range"))
+        written += curve_figure(mine, task, profile, stem.with_name(stem.name + ".assumption_curves"))
     return written + rank_figures(frame, out_dir)

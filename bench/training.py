@@ -83,7 +83,8 @@ def evaluate_split(method: Method, split: Split, batch_size: int) -> dict[str, f
 
 
 def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str, Any]]:
-    """Train ``method`` for the profile's epochs; return the per-epoch history.
+    """Train ``method`` for the profile's epochs; return the per-epoch history (each
+    entry with the optimiser steps taken so far and the learned augmentation then).
 
     Training steps are timed under the timer's ``train`` phase and validation under
     ``eval``. With ``select_best_val`` the weights (model and augmentation) of the
@@ -96,6 +97,7 @@ def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str
     schedule = make_schedule(optimizer, profile)
     history: list[dict[str, Any]] = []
     best_value, best_state, since_best = -math.inf, None, 0
+    steps = 0  # optimiser steps so far: learned augmentations are plotted against it
     ctx.progress.start("train", profile.epochs)
     for epoch in range(profile.epochs):
         with timer.phase("train"):
@@ -108,6 +110,7 @@ def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                steps += 1
                 total += loss.detach()
                 n_batches += 1
             if schedule is not None:
@@ -116,7 +119,7 @@ def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str
             train_loss = (total / max(1, n_batches)).item()  # one sync per epoch
         if not math.isfinite(train_loss):
             raise NonFiniteError(f"training loss is {train_loss} in epoch {epoch}")
-        entry: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
+        entry: dict[str, Any] = {"epoch": epoch, "step": steps, "train_loss": train_loss}
         if data.val is not None:
             with timer.phase("eval"):
                 val = evaluate_split(method, data.val, profile.eval_batch_size)

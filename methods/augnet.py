@@ -25,7 +25,10 @@ of the task's model f, with 1 copy in training and ``ncopies`` copies at evaluat
   as the official CIFAR-10 ``--pen-schedule``.
 - Weights and magnitudes are learned by plain gradient descent on the training loss,
   in the harness's optimiser, with no weight decay (official ``--aug-wd 0``) and the
-  trunk's learning rate (the official CIFAR-10 optimiser uses one lr for both groups).
+  trunk's learning rate (the official CIFAR-10 optimiser uses one lr for both groups);
+  ``aug_lr`` and ``aug_weight_decay`` set them apart (the Mario-Iggy script: Adam lr
+  5e-4 and weight decay 1.0 on every parameter; the invariance_recovery suite gives
+  them to the augmentation group, the trunk keeps the task profile's optimiser).
 
 Layer configurations (``DEFAULT_LAYERS``), restricted to the task's augmentation space:
 - image: the official CIFAR-10 model, 3 layers: non-affine {contrast, brightness,
@@ -185,6 +188,9 @@ class AugNet(Method):
         "penalty_decay_after": 40,  # lambda / 10 for epochs > this (0-based); None: constant
         "ncopies": 20,  # copies at evaluation (official CIFAR-10 and sleep)
         "aug_lr": None,  # None: the profile's learning rate, as the official code
+        # Adam weight decay of the augmentation group: official CIFAR-10 --aug-wd 0; the
+        # Mario-Iggy script decays every parameter, these included (--wd 1.0, lr 5e-4).
+        "aug_weight_decay": 0.0,
     }
     profile_params = {"smoke": {"ncopies": 2}, "quick": {"ncopies": 4}}
     kind = "learned_invariance"
@@ -200,6 +206,9 @@ class AugNet(Method):
         super().__init__(ctx, model, hparams)
         if int(hparams["ncopies"]) < 1:
             raise UserError(f"augnet.ncopies must be at least 1, got {hparams['ncopies']}")
+        decay = hparams["aug_weight_decay"]
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or decay < 0:
+            raise UserError(f"augnet.aug_weight_decay must be a number >= 0, got {decay!r}")
         if not 0 <= float(hparams["init_magnitude"]) <= 1:
             raise UserError(f"augnet.init_magnitude must be in [0, 1], got {hparams['init_magnitude']}")
         config = layer_config(self.task, hparams["layers"])
@@ -224,7 +233,7 @@ class AugNet(Method):
         return torch.cat([layer.magnitudes * layer.weights for layer in self.aug_layers]).norm()
 
     def param_groups(self) -> list[dict[str, Any]]:
-        aug = {"params": list(self.aug_layers.parameters()), "weight_decay": 0.0}
+        aug = {"params": list(self.aug_layers.parameters()), "weight_decay": float(self.hparams["aug_weight_decay"])}
         if self.hparams["aug_lr"] is not None:
             aug["lr"] = float(self.hparams["aug_lr"])
         return [{"params": list(self.model.parameters())}, aug]
