@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from bench import assumption_curves, recovery
+from bench import assumption_curves, claims, recovery
 from bench.metrics import METRICS
 from bench.plots import write_plots
 from bench.stat_tables import stat_tables
@@ -177,7 +177,8 @@ def build_blocks(records: list[dict[str, Any]], plots: list[Path], results_dir: 
     return [Block("h1", "invbench report"), Block("p", intro), *environment_blocks(records),
             *published_blocks(records, load_published()), *task_blocks(records, plots),
             *statistics_blocks(records, plots), *recovery.report_blocks(records, plots),
-            *assumption_curves.report_blocks(records, plots), *problem_blocks(records)]
+            *assumption_curves.report_blocks(records, plots), *claims.report_blocks(records, plots),
+            *problem_blocks(records)]
 
 
 def to_markdown(blocks: list[Block], out_dir: Path) -> str:

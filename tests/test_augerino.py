@@ -18,6 +18,7 @@ from bench.api import Profile, RunContext, Split, Task, TaskData
 from bench.augment.geometry import rotate
 from bench.config import RunConfig
 from bench.errors import UserError
+from bench.recovery import rotation_curve
 from bench.registry import load_registry
 from bench.suites import SUITES_DIR, expand, load_suite
 from bench.training import make_optimizer
@@ -272,30 +273,37 @@ def test_mnist_updown_has_every_digit_upright_and_upside_down() -> None:
 
 def test_invariance_recovery_suite_expands_to_both_tasks_and_several_seeds() -> None:
     suite = load_suite("invariance_recovery")
-    assert suite.profile == "quick" and set(suite.tasks) == {"mnist_rot", "mnist_updown"}
+    assert suite.profile == "quick" and set(suite.tasks) == {"mnist_rot", "glyphs", "mnist_updown"}
     assert len(suite.seeds) > 1
     runs, left_out = expand(suite, REGISTRY, strict=False)
     assert left_out == []
-    assert {(r.task, r.method) for r in runs} >= {("mnist_rot", "augerino"), ("mnist_updown", "augerino")}
+    assert {(r.task, r.method) for r in runs} >= {(t, m) for t in suite.tasks for m in ("augerino", "augnet")}
+    # The Mario-Iggy notebook's settings: aug lr 0.01, the unsafe loss, lambda 0.01 / 0.05 / 0.1, raw -1 start.
+    augerino = [r.method_params for r in runs if r.method == "augerino" and r.task == "glyphs" and r.seed == 0]
+    assert sorted(p["reg"] for p in augerino) == [0.01, 0.05, 0.1]
+    assert all(p["aug_lr"] == 0.01 and p["safe"] is False and p["init"] == {"rotate": -1.0} for p in augerino)
 
 
 def test_invariance_recovery_machinery_on_the_smoke_profile(tmp_path: Path) -> None:
     # The suite's own augerino entry (with its parameters; --methods would replace
     # them), without erm to keep the test short.
     suite = yaml.safe_load((SUITES_DIR / "invariance_recovery.yaml").read_text())
-    suite["methods"] = [m for m in suite["methods"] if isinstance(m, dict) and m["name"] == "augerino"]
+    suite["methods"] = [m for m in suite["methods"]
+                        if isinstance(m, dict) and m["name"] == "augerino" and m["params"]["reg"] == 0.05]
     path = tmp_path / "invariance_recovery.yaml"
     path.write_text(yaml.safe_dump(suite))
     result = run_cli("run", "--suite", str(path), "--profile", "smoke", "--seeds", "0",
                      "--results-dir", str(tmp_path / "results"), "--no-progress")
     assert result.returncode == 0, result.stdout + result.stderr
     records = store.load_records(tmp_path / "results")
-    assert {r["task"] for r in records} == {"mnist_rot", "mnist_updown"}
+    assert {r["task"] for r in records} == {"mnist_rot", "glyphs", "mnist_updown"}
     for record in records:
         assert record["method_params"]["init"] == {"rotate": -1.0}  # the suite's parameters reached the run
         assert record["status"] == "ok", record["error"]
         ranges = rotation_ranges(record)
         assert len(ranges) == len(record["history"]) + 1 and all(0 < r < 10 for r in ranges)
+        steps = [step for step, _ in rotation_curve(record)]  # the figure's x axis: optimiser steps from 0
+        assert steps[0] == 0 and steps == sorted(steps) and len(set(steps)) == len(steps)
     table = run_cli("table", "--results-dir", str(tmp_path / "results"))
     assert table.returncode == 0, table.stderr
 
