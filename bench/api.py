@@ -106,6 +106,10 @@ class Task:
     # applies to every training image before its learned policy on this kind of data
     # (one line; CIFAR: random crop + flip); empty where their code has none.
     policy_base_augmentation: ClassVar[str] = ""
+    # AugNet's settings on this task where the official code has one for this kind of
+    # data (keys: layers "a,b|c", aug_lr, aug_weight_decay); methods/augnet.py reads them
+    # for the parameters left at "auto" and falls back on its modality defaults.
+    augnet_defaults: ClassVar[dict[str, Any]] = {}
 
     @property
     def is_classification(self) -> bool:

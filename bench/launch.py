@@ -19,10 +19,10 @@ from typing import Any
 from tqdm import tqdm
 
 from bench import store
-from bench.config import RunConfig
+from bench.config import RunConfig, run_id_of
 from bench.progress import Progress
 from bench.registry import load_registry
-from bench.runner import RunOptions, execute_run, run_id_of
+from bench.runner import RunOptions, execute_run
 
 
 @dataclass
@@ -33,7 +33,10 @@ class Summary:
 
     def add(self, config: RunConfig, record: dict[str, Any]) -> None:
         self.counts[record["status"]] += 1
-        if record["status"] == "failed":
+        if record.get("unsaved"):  # its result could not be written to runs/: a failure of this run
+            self.counts["unsaved"] += 1
+            self.failures.append((config, {**record, "error": f"record not written: {record['unsaved']}"}))
+        elif record["status"] == "failed":
             self.failures.append((config, record))
         elif record["status"] == "skipped":
             self.skips.append((config, record))
@@ -42,26 +45,26 @@ class Summary:
         lines = [
             f"{sum(self.counts.values())} runs: {self.counts['ok']} ok, {self.counts['failed']} failed, "
             f"{self.counts['skipped']} skipped, {self.counts['reused']} reused (already ok)"
+            + (f"; {self.counts['unsaved']} record(s) NOT written to runs/" if self.counts["unsaved"] else "")
         ]
         for config, record in self.failures:
-            lines.append(f"  FAILED {describe(config)}: {record['error']}  [{store.record_path(results_dir, record['run_id'])}]")
+            lines.append(f"  FAILED {config.describe()}: {record['error']}  [{store.record_path(results_dir, record['run_id'])}]")
         reasons = Counter(record["error"] for _, record in self.skips)
         for reason, n in reasons.items():
             lines.append(f"  skipped {n} run(s): {reason}")
         return "\n".join(lines)
 
 
-def describe(config: RunConfig) -> str:
-    depth = f" depth={config.depth}" if config.depth is not None else ""
-    return f"{config.task}/{config.profile} {config.method} width={config.width:g}{depth} seed={config.seed}"
-
-
 def pending(configs: list[RunConfig], options: RunOptions, force: bool, summary: Summary) -> list[RunConfig]:
-    """The runs without an ok record (all of them with ``force``)."""
+    """The runs without a valid ok record (all of them with ``force``); a record file
+    that is not valid is reported and rerun."""
     registry = load_registry()
     todo = []
     for config in configs:
-        record = store.read_record(store.record_path(options.results_dir, run_id_of(registry, config)))
+        path = store.record_path(options.results_dir, run_id_of(registry, config))
+        record, problem = store.inspect_record(path)
+        if problem is not None:
+            store.warn_ignored(path, problem, "not a valid record, rerunning")
         if record is not None and record["status"] == "ok" and not force:
             summary.counts["reused"] += 1
         else:
@@ -75,7 +78,7 @@ def run_inline(configs: list[RunConfig], options: RunOptions, summary: Summary) 
                dynamic_ncols=True)
     progress = Progress(enabled=options.progress, position=1)
     for i, config in enumerate(bar, 1):
-        bar.set_description(f"run {i}/{len(configs)} {describe(config)}")
+        bar.set_description(f"run {i}/{len(configs)} {config.describe()}")
         summary.add(config, execute_run(config, options, progress))
     bar.close()
 

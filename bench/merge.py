@@ -6,6 +6,10 @@ duplicate. A record already in ``--into`` that is replaced is first copied to
 ``runs/archive/`` (as ``--force`` does), so merging never destroys a result. On a
 tie (same timestamp) the record already in ``--into`` stays, then the first folder
 named wins.
+
+Only valid records are merged (``bench.records``; the others are reported and left
+out), and each is written to ``runs/<run_id>.json`` of ``--into`` under its
+validated id, so a hostile folder cannot make merge write anywhere else.
 """
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ def source_records(folder: Path) -> list[dict[str, Any]]:
         raise UserError(f"merge: {folder} is not a folder")
     records = store.load_records(folder) if store.runs_dir(folder).is_dir() else []
     if not records:
-        raise UserError(f"merge: no run records in {store.runs_dir(folder)}; pass results folders "
+        raise UserError(f"merge: no valid run records in {store.runs_dir(folder)}; pass results folders "
                         "(each holding runs/<run_id>.json)")
     return records
 
@@ -59,7 +63,7 @@ def merge(sources: list[Path], into: Path) -> Counter:
                 best[record["run_id"]] = record
     counts: Counter = Counter()
     for run_id, record in sorted(best.items()):
-        existing = store.read_record(store.record_path(into, run_id))
+        existing = store.read_record(store.record_path(into, run_id), warn=True)
         if existing is not None and (existing == record or rank(existing) >= rank(record)):
             counts["kept"] += 1
             continue

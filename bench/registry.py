@@ -22,7 +22,9 @@ from types import ModuleType
 from typing import Any
 
 from bench.api import Method, Task
+from bench.config import file_hash
 from bench.errors import UserError
+from bench.resources import check_resources
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = {"methods": Method, "datasets": Task}
@@ -72,10 +74,6 @@ def _lookup(table: dict[str, Plugin], name: str, what: str, errors: list[tuple[s
     raise UserError(f"unknown {what} {name!r}{hint}; known {what}s: {', '.join(sorted(table)) or 'none'}")
 
 
-def file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 def _check_plugin(cls: type, base: type) -> str | None:
     if not isinstance(cls.name, str) or not cls.name.isidentifier():
         return f"{cls.__name__}.name must be an identifier, got {cls.name!r}"
@@ -87,8 +85,6 @@ def _check_plugin(cls: type, base: type) -> str | None:
         if not isinstance(overrides, dict) or set(overrides) - set(cls.params):
             return f"{cls.__name__}.profile_params[{profile!r}] may only override keys of params"
     if base is Method:
-        from bench.slurm import check_resources
-
         problem = check_resources(getattr(cls, "resources", {}), f"{cls.__name__}.resources")
         if problem:
             return problem

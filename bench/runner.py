@@ -3,13 +3,18 @@
 ``execute_run`` is the one function every launcher calls: it builds the task data,
 the model and the method, times search / train / eval, scores invariance, and writes
 one self-describing record, whatever happens (ok, failed with the traceback, or
-skipped with the reason). It never raises for a problem inside the run. While it
+skipped with the reason). It never raises for a problem inside the run, nor for a
+record that cannot be written (``save_record``). Ctrl-C (KeyboardInterrupt) is
+let through: the record of the run it cuts short is not written, and the atomic
+write leaves no temporary file. While it
 runs, a heartbeat file (``bench.heartbeat``) tells ``status`` the run is alive.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -22,7 +27,7 @@ import torch
 from bench import diagnostics, envinfo, store
 from bench.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
 from bench.api import RunContext, TaskData
-from bench.config import RunConfig
+from bench.config import RunConfig, run_id_of, shared_code_hash
 from bench.errors import DataUnavailable, NonFiniteError, UserError
 from bench.metrics import METRICS, invariance_score
 from bench.assumption_curves import CURVE_MAGNITUDES, assumption_curves
@@ -89,10 +94,6 @@ def load_task_data(registry: Registry, config: RunConfig, data_root: Path | None
     return _DATA_CACHE[key]
 
 
-def run_id_of(registry: Registry, config: RunConfig) -> str:
-    return config.run_id(registry.method(config.method).source_hash, registry.task(config.task).source_hash)
-
-
 def _base_record(registry: Registry, config: RunConfig, run_id: str, device: torch.device) -> dict[str, Any]:
     method = registry.method(config.method)
     task_cls = registry.task(config.task).cls
@@ -105,7 +106,8 @@ def _base_record(registry: Registry, config: RunConfig, run_id: str, device: tor
         "modality": task_cls.modality,
         "metric": task_cls.metric,
         "higher_is_better": METRICS[task_cls.metric].higher_is_better,
-        "source_hashes": {"method": method.source_hash, "task": registry.task(config.task).source_hash},
+        "source_hashes": {"method": method.source_hash, "task": registry.task(config.task).source_hash,
+                          "shared": shared_code_hash()},
         "status": None,
         "error": None,
         "traceback": None,
@@ -215,8 +217,29 @@ def _execute(registry: Registry, config: RunConfig, options: RunOptions, progres
     record["total_s"] = record["search_s"] + record["train_s"] + record["eval_s"]
     record["wall_s"] = time.perf_counter() - start
     record["peak_memory_mb"], record["peak_memory_kind"] = peak_memory(device)
-    store.write_record(options.results_dir, record)
-    return record
+    return save_record(options.results_dir, record)
+
+
+def save_record(results_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """Write ``record`` to ``runs/<run_id>.json``; return it. When that write fails
+    (the path is a folder, the disk is full, a value is not JSON), the run's result is
+    not lost and the suite goes on: the record is kept in ``unsaved/`` of the results
+    folder (or, if even that fails, printed on stderr), and the returned record says
+    why under ``unsaved`` (the launchers count it as a failure)."""
+    try:
+        store.write_record(results_dir, record)
+        return record
+    except Exception as exc:  # noqa: BLE001 - one run's unwritable record must not end the suite
+        cause = f"cannot write {store.record_path(results_dir, record['run_id'])}: {type(exc).__name__}: {exc}"
+    try:
+        kept = store.write_unsaved(results_dir, record)
+        where = f"the result is kept in {kept}"
+    except Exception as exc:  # noqa: BLE001 - last resort: the numbers on stderr
+        where = f"and not in unsaved/ either ({type(exc).__name__}: {exc}); the record was printed above"
+        print(f"unsaved record of run {record['run_id']}: "
+              f"{json.dumps(record, default=str, sort_keys=True)}", file=sys.stderr)
+    print(f"error: {cause}; {where}", file=sys.stderr)
+    return {**record, "unsaved": f"{cause}; {where}"}
 
 
 def record_skip(config: RunConfig, options: RunOptions, reason: str) -> dict[str, Any]:
@@ -225,5 +248,4 @@ def record_skip(config: RunConfig, options: RunOptions, reason: str) -> dict[str
     record = _base_record(registry, config, run_id_of(registry, config), resolve_device(options.device))
     record.update(status="skipped", error=reason, test_metric=None, val_metric=None, load_s=0.0, search_s=0.0,
                   train_s=0.0, eval_s=0.0, probe_s=0.0, total_s=0.0, wall_s=0.0)
-    store.write_record(options.results_dir, record)
-    return record
+    return save_record(options.results_dir, record)

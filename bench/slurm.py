@@ -34,39 +34,13 @@ from typing import Any
 
 import yaml
 
+from bench.config import run_id_of
 from bench.errors import UserError
+from bench.resources import DEFAULTS, RESOURCE_TYPES, normalise_resources
 
 ROOT = Path(__file__).resolve().parent.parent
-RESOURCE_TYPES: dict[str, type] = {"partition": str, "time": int, "gpus": int, "cpus": int, "mem": float}
-DEFAULTS: dict[str, Any] = {"partition": None, "time": 60, "gpus": 0, "cpus": 1, "mem": None}
 CLUSTERS = ("slurm", "local", "debug")
 POLL_S = {"slurm": 15.0, "local": 0.5, "debug": 0.0}
-
-
-def normalise_resources(resources: Any, where: str) -> dict[str, Any]:
-    """Resource dict with the ``slurm_`` prefix stripped and values checked."""
-    if not isinstance(resources, dict):
-        raise UserError(f"{where} must be a mapping of resources, got {resources!r}")
-    out = {}
-    for key, value in resources.items():
-        name = str(key).removeprefix("slurm_")
-        if name not in RESOURCE_TYPES:
-            raise UserError(f"{where}: unknown resource {key!r}; use {', '.join(RESOURCE_TYPES)}")
-        kind = RESOURCE_TYPES[name]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (kind, int))
-                                  or (kind is not str and value < 0)):
-            raise UserError(f"{where}: {key} must be a non-negative {kind.__name__}, got {value!r}")
-        out[name] = value
-    return out
-
-
-def check_resources(resources: Any, where: str) -> str | None:
-    """For the plugin registry: the problem with a method's ``resources``, or None."""
-    try:
-        normalise_resources(resources, where)
-    except UserError as exc:
-        return str(exc)
-    return None
 
 
 @dataclass(frozen=True)
@@ -139,9 +113,7 @@ def run_slurm(configs: list[Any], options: Any, settings: SlurmSettings, summary
     import submitit
     from tqdm import tqdm
 
-    from bench.launch import describe
     from bench.registry import load_registry
-    from bench.runner import run_id_of
 
     if not configs:
         return
@@ -180,7 +152,7 @@ def run_slurm(configs: list[Any], options: Any, settings: SlurmSettings, summary
                 summary.add(config, {"run_id": run_id_of(registry, config), "status": "failed", "error": f"job {job.job_id} died without a record: "
                                      f"{message[-1] if message else type(exc).__name__}"})
             bar.update(1)
-            bar.set_postfix_str(describe(config), refresh=False)
+            bar.set_postfix_str(config.describe(), refresh=False)
     except KeyboardInterrupt:
         if settings.cluster == "slurm":
             print("stopped waiting; the jobs keep running on the cluster and write their records. "

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import heartbeat, store
-from bench.config import RunConfig
+from bench.config import RunConfig, run_id_of
 from bench.registry import Registry
 
 STATES = ("ok", "failed", "skipped", "running", "crashed", "missing")
@@ -29,30 +29,26 @@ def run_state(record: dict[str, Any] | None, beat: dict[str, Any] | None, now: f
 def suite_status(configs: list[RunConfig], registry: Registry, results_dir: Path
                  ) -> list[tuple[RunConfig, str, str, dict[str, Any] | None]]:
     """(config, run id, state, heartbeat) for each run of the suite."""
-    from bench.runner import run_id_of
-
     beats = heartbeat.heartbeats(results_dir) if store.runs_dir(results_dir).is_dir() else {}
     now = time.time()
     rows = []
     for config in configs:
         run_id = run_id_of(registry, config)
-        record = store.read_record(store.record_path(results_dir, run_id))
+        record = store.read_record(store.record_path(results_dir, run_id), warn=True)
         rows.append((config, run_id, run_state(record, beats.get(run_id), now), beats.get(run_id)))
     return rows
 
 
 def format_status(rows: list[tuple[RunConfig, str, str, dict[str, Any] | None]], results_dir: Path) -> str:
-    from bench.launch import describe
-
     counts = Counter(state for _, _, state, _ in rows)
     lines = [f"{len(rows)} runs in {store.runs_dir(results_dir)}: "
              + ", ".join(f"{counts[s]} {s}" for s in STATES)]
     for config, run_id, state, beat in rows:
         if state in ("running", "crashed"):
             where = f" (pid {beat['pid']} on {beat['host']}, last beat {time.time() - beat['beat']:.0f} s ago)"
-            lines.append(f"  {state:<8} {describe(config)} [{run_id}]{where}")
+            lines.append(f"  {state:<8} {config.describe()} [{run_id}]{where}")
         elif state == "failed":
-            lines.append(f"  failed   {describe(config)} [{run_id}]")
+            lines.append(f"  failed   {config.describe()} [{run_id}]")
     if counts["crashed"] or counts["missing"] or counts["failed"]:
         lines.append("rerun the same `run` command to run the crashed, missing and failed runs")
     return "\n".join(lines)

@@ -5,6 +5,11 @@ Records are written atomically (a temporary file in the same folder, then
 never half of one. Temporary files start with ``.`` and are never read as records. A
 record that is rerun with ``--force`` is first copied to ``runs/archive/`` so no
 result is ever lost.
+
+Every record read goes through ``inspect_record``: a file that is not a complete,
+well-typed record (``bench.records``) is left out with one warning naming it, never
+trusted. The file name of a record is always its validated id, never a path taken
+from a record's content.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
+from bench.records import MAX_RECORD_BYTES, is_run_id, parse_record, record_problem
 
 
 def runs_dir(results_dir: Path) -> Path:
@@ -61,17 +67,41 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def record_path(results_dir: Path, run_id: str) -> Path:
+    """``runs/<run_id>.json``; ``run_id`` must have the form of an id (never a path)."""
+    if not is_run_id(run_id):
+        raise ValueError(f"not a run id: {run_id!r}")
     return runs_dir(results_dir) / f"{run_id}.json"
 
 
-def read_record(path: Path) -> dict[str, Any] | None:
-    """The record at ``path``, or None if it is missing or not a complete record."""
+def inspect_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the record at ``path``, None) when it is a trustworthy record, else (None, why).
+    A missing file is (None, None): nothing to report."""
     try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or "run_id" not in record or "status" not in record:
-        return None
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            return None, f"larger than {MAX_RECORD_BYTES >> 20} MiB"
+        record = parse_record(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except IsADirectoryError:
+        return None, "a folder, not a file"
+    except OSError as exc:
+        return None, f"unreadable ({exc.strerror or exc})"
+    except ValueError as exc:  # bad JSON, bad UTF-8
+        return None, f"not valid JSON ({str(exc)[:80]})"
+    problem = record_problem(record, path.name[:-len(".json")] if path.name.endswith(".json") else None)
+    return (None, problem) if problem else (record, None)
+
+
+def warn_ignored(path: Path, problem: str, action: str = "left out") -> None:
+    print(f"warning: {action}: {path}: {problem}", file=sys.stderr)
+
+
+def read_record(path: Path, warn: bool = False) -> dict[str, Any] | None:
+    """The record at ``path``, or None if it is missing or not a trustworthy record
+    (reported on stderr with ``warn``)."""
+    record, problem = inspect_record(path)
+    if problem and warn:
+        warn_ignored(path, problem)
     return record
 
 
@@ -89,26 +119,35 @@ def archive_record(results_dir: Path, run_id: str) -> Path:
 
 def write_record(results_dir: Path, record: dict[str, Any], archive_any: bool = False) -> Path:
     """Write ``record`` atomically; an ok record it replaces (any record with
-    ``archive_any``) is archived first."""
+    ``archive_any``) is archived first, and so is a file there that is not a valid
+    record (it may be a hand-edited result: kept for inspection, never trusted)."""
     path = record_path(results_dir, record["run_id"])
-    old = read_record(path)
-    if old is not None and (archive_any or old.get("status") == "ok"):
+    old, problem = inspect_record(path)
+    if (old is not None and (archive_any or old["status"] == "ok")) or (problem is not None and path.is_file()):
         archive_record(results_dir, record["run_id"])
     write_json_atomic(path, record)
     return path
 
 
+def write_unsaved(results_dir: Path, record: dict[str, Any]) -> Path:
+    """Keep a record that could not be written to ``runs/`` in ``unsaved/`` (never read
+    as a record: check it, then move it to ``runs/<run_id>.json`` by hand)."""
+    folder = results_dir / "unsaved"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record['run_id']}.{time.strftime('%Y%m%dT%H%M%S')}.json"
+    text = json.dumps(_strict(record), indent=1, sort_keys=True, default=str)  # whatever made runs/ fail
+    path.write_text(text)
+    return path
+
+
 def load_records(results_dir: Path, warn: bool = True) -> list[dict[str, Any]]:
-    """Every complete record under ``results_dir/runs``; unreadable files are
-    reported on stderr and ignored (they are rerun, not trusted)."""
+    """Every trustworthy record under ``results_dir/runs``; other ``*.json`` entries are
+    reported on stderr (with ``warn``) and left out (``run`` reruns them)."""
     records = []
     for path in sorted(runs_dir(results_dir).glob("*.json")):
-        record = read_record(path)
-        if record is None:
-            if warn:
-                print(f"warning: ignoring unreadable record {path}", file=sys.stderr)
-            continue
-        records.append(record)
+        record = read_record(path, warn=warn)
+        if record is not None:
+            records.append(record)
     return records
 
 

@@ -30,7 +30,8 @@ from bench import launch, store  # noqa: E402
 from bench.config import RunConfig  # noqa: E402
 from bench.registry import load_registry  # noqa: E402
 from bench.report import load_published  # noqa: E402
-from bench.runner import RunOptions, run_id_of  # noqa: E402
+from bench.config import run_id_of  # noqa: E402
+from bench.runner import RunOptions  # noqa: E402
 from bench.suites import expand, load_suite  # noqa: E402
 
 SUITE = "sinusoids_capacity"

@@ -51,6 +51,7 @@ from bench.errors import UserError
 from bench.registry import load_plugin_module
 
 _mnist_rot = load_plugin_module(Path(__file__).with_name("mnist_rot.py"))
+_mnist_updown = load_plugin_module(Path(__file__).with_name("mnist_updown.py"))
 
 SIZE = 20  # canvas side, pixels
 UPRIGHT_RANGE = math.pi / 4  # angles in [-pi/4, pi/4] (+ pi for upside-down)
@@ -108,6 +109,9 @@ class Glyphs(Task):
     input_shape = (1, SIZE, SIZE)
     augmentation_space = _mnist_rot.MnistRot.augmentation_space
     augmentation_kwargs = _mnist_rot.MnistRot.augmentation_kwargs  # full-circle range: learning must stop at pi/4
+    # AugNet's official Mario-Iggy configuration (as mnist_updown): one affine layer, Adam lr
+    # 5e-4 and weight decay 1.0 on its parameters (run_experiments.sh: --lr 0.0005 --wd 1.).
+    augnet_defaults = _mnist_updown.MnistUpDown.augnet_defaults
     reference_symmetry = "rotation by an angle uniform in [-pi/4, pi/4] (the labels' invariance)"
     fixed_augmentation = "random rotation by an angle uniform in [-pi/4, pi/4]"
     profiles = {

@@ -158,6 +158,12 @@ class MnistRot(Task):
     # Rotations span the full circle here (as AugNet's rotation layer in its Mario-Iggy
     # experiment, magnitude scale 180 degrees), so learned ranges can reach it.
     augmentation_kwargs = {"ranges": {"rotate": 180.0}}
+    # AugNet: the two affine layers of its CIFAR-10 model (on digits its non-affine layer
+    # only ever picks horizontal_flip), trained as in its Mario-Iggy digits experiment
+    # (Adam lr 5e-4, weight decay 1.0: experiments/mario_iggy/run_experiments.sh).
+    augnet_defaults = {"layers": "translate_x,translate_y,rotate,shear_x,shear_y|"
+                                 "translate_x,translate_y,rotate,shear_x,shear_y",
+                       "aug_lr": 5e-4, "aug_weight_decay": 1.0}
     reference_symmetry = "SO(2): rotation by an angle uniform in [-pi, pi]"
     fixed_augmentation = "random rotation by an angle uniform in [-pi, pi]"
     profiles = {

@@ -69,6 +69,10 @@ class MnistUpDown(Task):
     input_shape = (1, 28, 28)
     augmentation_space = _mnist_rot.MnistRot.augmentation_space
     augmentation_kwargs = _mnist_rot.MnistRot.augmentation_kwargs  # full-circle range: learning must stop at pi/4
+    # AugNet's Mario-Iggy experiment: one affine layer, Adam lr 5e-4, weight decay 1.0
+    # (experiments/mario_iggy/augnet_training.py, run_experiments.sh).
+    augnet_defaults = {"layers": "translate_x,translate_y,rotate,shear_x,shear_y", "aug_lr": 5e-4,
+                       "aug_weight_decay": 1.0}
     reference_symmetry = "rotation by an angle uniform in [-pi/4, pi/4] (the labels' invariance)"
     fixed_augmentation = "random rotation by an angle uniform in [-pi/4, pi/4]"
     profiles = {

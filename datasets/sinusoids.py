@@ -112,6 +112,9 @@ class Sinusoids(Task):
     input_shape = (1, 1000)
     # The paper's experiment learns over FrequencyShift alone.
     augmentation_space = ("frequency_shift",)
+    # AugNet's sinusoid experiment: one FrequencyShift layer; one Adam (lr 0.01, weight
+    # decay 1e-4) on every parameter (experiments/sinusoids/train_augnet.py).
+    augnet_defaults = {"layers": "frequency_shift", "aug_lr": 1e-2, "aug_weight_decay": 1e-4}
     # AugNet's differentiable FrequencyShift spans 0-2 Hz (the library's default is 5 Hz).
     augmentation_kwargs = {"sfreq": SFREQ, "ranges": {"frequency_shift": 2.0}}
     reference_symmetry = "FrequencyShift with probability 1, shift uniform in +-0.5 Hz"

@@ -229,6 +229,28 @@ def test_supports_needs_a_family_for_the_modality_and_bad_params_are_refused() -
     assert rotated["shear"] == pytest.approx(math.log1p(math.exp(-5.0)))
 
 
+def test_qm9_starts_non_isometric_generators_small_in_smoke_and_quick_and_as_the_official_in_paper() -> None:
+    """The official AffineUniform3d start (every width 1) is kept in paper; at the CPU
+    budgets only rotations and translations start there, the rest at softplus(-5)."""
+    plugin = REGISTRY.method("augerino")
+    qm9 = REGISTRY.task("qm9").cls()
+    isometries = {f"rotate_{a}" for a in "xyz"} | {f"translate_{a}" for a in "xyz"}
+    official = math.log1p(math.exp(0.54))
+    for profile in ("smoke", "quick", "paper"):
+        widths = make_method(qm9, model=nn.Linear(1, 1), **plugin.defaults_for(profile)).learned_augmentation()
+        assert len(widths) == 12
+        for name, width in widths.items():
+            small = profile != "paper" and name not in isometries
+            assert width == pytest.approx(math.log1p(math.exp(-5.0)) if small else official), (profile, name)
+    # the 2D start already is the isometric one; an explicit init still wins
+    image = {p: make_method(ToyImageTask(), **plugin.defaults_for(p)).learned_augmentation() for p in ("quick", "paper")}
+    assert image["quick"] == image["paper"]
+    assert make_method(qm9, model=nn.Linear(1, 1), start="isometric", init=0.0).learned_augmentation()["scale"] \
+        == pytest.approx(math.log(2))
+    with pytest.raises(UserError, match="start must be one of official, isometric"):
+        make_method(qm9, model=nn.Linear(1, 1), start="small")
+
+
 # --- end to end -----------------------------------------------------------------------
 
 def test_cli_smoke_run_on_mnist_rot_and_qm9_records_learned_widths(tmp_path: Path) -> None:
@@ -242,6 +264,8 @@ def test_cli_smoke_run_on_mnist_rot_and_qm9_records_learned_widths(tmp_path: Pat
         assert all(math.isfinite(v) and v > 0 for v in record["learned_augmentation"].values())
         assert [set(e["augmentation"]) for e in record["history"]] == [set(record["learned_augmentation"])]
         assert record["n_params_method"] == len(record["learned_augmentation"])
+        widths = record["learning"]["groups"]["widths"]
+        assert widths["end"] == pytest.approx(list(record["learned_augmentation"].values()), abs=1e-6)
     assert record["invariance"]["score"] is not None  # qm9: scored on averaged embeddings
 
 

@@ -24,6 +24,10 @@ augnet_module = __import__(AugNetCls.__module__, fromlist=["AugmentationLayer"])
 AugmentationLayer = augnet_module.AugmentationLayer
 MnistRot = REGISTRY.task("mnist_rot").cls
 Qm9 = REGISTRY.task("qm9").cls
+MnistUpDown = REGISTRY.task("mnist_updown").cls
+Cifar10 = REGISTRY.task("cifar10").cls
+Sinusoids = REGISTRY.task("sinusoids").cls
+AFFINE = ["translate_x", "translate_y", "rotate", "shear_x", "shear_y"]
 
 
 class Add(Op):
@@ -125,7 +129,7 @@ def test_weights_and_magnitudes_of_every_layer_get_gradients(task_cls, make_x) -
     y = torch.randint(0, 10, (len(x),)) if task_cls is MnistRot else torch.randn(len(x))
     loss, _ = method.training_loss(x, y)
     loss.backward()
-    assert len(method.aug_layers) == 3
+    assert len(method.aug_layers) == (2 if task_cls is MnistRot else 3)
     for layer in method.aug_layers:
         assert torch.isfinite(layer.logits.grad).all() and layer.logits.grad.abs().sum() > 0
         assert torch.isfinite(layer.raw_magnitudes.grad).all() and (layer.raw_magnitudes.grad != 0).all()
@@ -172,18 +176,56 @@ def test_penalty_weight_is_divided_by_ten_after_epoch_40_and_zero_removes_it() -
     torch.testing.assert_close(loss, off.task.loss(off.model(off.augment(x)), y))
 
 
-def test_augmentation_parameters_have_no_weight_decay() -> None:
-    method = make_method(MnistRot(), {"aug_lr": 0.01}, profile="quick")
-    groups = method.param_groups()
-    model_ids = {id(p) for p in method.model.parameters()}
-    aug_ids = {id(p) for p in method.aug_layers.parameters()}
-    assert {id(p) for p in groups[0]["params"]} == model_ids
-    assert {id(p) for p in groups[1]["params"]} == aug_ids and not aug_ids & model_ids
-    optimizer = make_optimizer(groups, method.ctx.profile)  # quick profile: weight decay 1e-4
-    assert optimizer.param_groups[0]["weight_decay"] == 1e-4
-    assert optimizer.param_groups[1]["weight_decay"] == 0.0 and optimizer.param_groups[1]["lr"] == 0.01
-    default_lr = make_optimizer(make_method(MnistRot(), profile="quick").param_groups(), method.ctx.profile)
-    assert default_lr.param_groups[1]["lr"] == method.ctx.profile.lr  # the official: one lr
+def optimiser_groups(task, params: dict | None = None, profile: str = "quick") -> tuple[dict, dict, AugNetCls]:
+    """The trunk's and the augmentation layers' groups of the harness's optimiser."""
+    method = make_method(task, params, profile=profile)
+    trunk, aug = make_optimizer(method.param_groups(), method.ctx.profile).param_groups
+    return trunk, aug, method
+
+
+def test_augmentation_layers_have_their_own_lr_and_weight_decay_the_official_ones_per_task() -> None:
+    trunk, aug, method = optimiser_groups(MnistRot())
+    assert {id(p) for p in trunk["params"]} == {id(p) for p in method.model.parameters()}
+    assert {id(p) for p in aug["params"]} == {id(p) for p in method.aug_layers.parameters()}
+    # the trunk: the quick profile's (Adam lr 3e-3, weight decay 1e-4); the layers: Mario-Iggy's
+    assert (trunk["lr"], trunk["weight_decay"]) == (3e-3, 1e-4)
+    assert (aug["lr"], aug["weight_decay"]) == (5e-4, 1.0)
+    _, aug, _ = optimiser_groups(MnistUpDown())
+    assert (aug["lr"], aug["weight_decay"]) == (5e-4, 1.0)
+    # CIFAR-10's official augmentation group (the default), under its SGD profile at lr 0.1
+    trunk, aug, _ = optimiser_groups(Cifar10(), {"ncopies": 1}, profile="smoke")
+    assert trunk["lr"] == 0.1 and (aug["lr"], aug["weight_decay"]) == (1e-3, 0.0)
+    _, aug, _ = optimiser_groups(Sinusoids())  # the sinusoid script: one Adam, lr 0.01, wd 1e-4
+    assert (aug["lr"], aug["weight_decay"]) == (1e-2, 1e-4)
+    trunk, aug, _ = optimiser_groups(MnistRot(), {"aug_lr": 0.02, "aug_weight_decay": 0})
+    assert (aug["lr"], aug["weight_decay"]) == (0.02, 0.0) and trunk["lr"] == 3e-3
+    for key, bad in (("aug_lr", 0), ("aug_lr", "fast"), ("aug_weight_decay", -1.0)):
+        with pytest.raises(UserError, match=f"augnet.{key} must be auto or a number"):
+            make_method(MnistRot(), {key: bad})
+
+
+def test_a_step_of_the_augmentation_group_moves_logits_at_aug_lr_not_the_profile_lr() -> None:
+    """Adam's first step moves each parameter by about its lr: the logits move by
+    aug_lr (5e-4 on mnist_rot), not by the profile's 3e-3."""
+    torch.manual_seed(0)
+    method = make_method(MnistRot(), {"aug_weight_decay": 0}, profile="quick").train()
+    optimizer = make_optimizer(method.param_groups(), method.ctx.profile)
+    before = [layer.logits.detach().clone() for layer in method.aug_layers]
+    loss, _ = method.training_loss(torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,)))
+    loss.backward()
+    optimizer.step()
+    steps = torch.cat([(layer.logits.detach() - b).abs() for layer, b in zip(method.aug_layers, before)])
+    assert steps.max() == pytest.approx(5e-4, rel=1e-3)
+
+
+def test_frozen_magnitudes_do_not_decay_under_weight_decay() -> None:
+    layer = add_layer([0.5, 0.5], init_magnitude=0.5, frozen=(True, False)).train()
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.1, weight_decay=1.0)
+    for _ in range(5):
+        optimizer.zero_grad()
+        layer(torch.rand(3, 2)).sum().backward()
+        optimizer.step()
+    assert layer.magnitudes[0] == 0.5 and layer.magnitudes[1] != 0.5
 
 
 class Linear(nn.Module):
@@ -241,31 +283,57 @@ def test_layer_spec_parameter_and_defaults_restricted_to_the_augmentation_space(
 
     class RotationOnly(MnistRot):
         augmentation_space = ("rotate", "contrast")
+        augnet_defaults = {}
 
     method = make_method(RotationOnly())
     assert [layer.op_names for layer in method.aug_layers] == [["contrast"], ["rotate"], ["rotate"]]
 
     class NoSpace(MnistRot):
         augmentation_space = ("invert",)
+        augnet_defaults = {}
 
     assert "no default layers" in AugNetCls.supports(NoSpace())
     assert AugNetCls.supports(MnistRot()) is None
 
 
+def test_layers_default_to_the_set_the_task_declares() -> None:
+    assert [layer.op_names for layer in make_method(MnistRot()).aug_layers] == [AFFINE, AFFINE]
+    assert [layer.op_names for layer in make_method(MnistUpDown()).aug_layers] == [AFFINE]
+    assert [layer.op_names for layer in make_method(Sinusoids()).aug_layers] == [["frequency_shift"]]
+    cifar = make_method(Cifar10(), {"ncopies": 1})  # no declaration: the modality's (CIFAR-10 model)
+    assert [layer.op_names for layer in cifar.aug_layers] == [list(n) for n in augnet_module.DEFAULT_LAYERS["image"]]
+
+    class Declares(MnistRot):
+        augnet_defaults = {"layers": "rotate|shear_x,contrast"}
+
+    assert [layer.op_names for layer in make_method(Declares()).aug_layers] == [["rotate"], ["shear_x", "contrast"]]
+    assert [layer.op_names for layer in make_method(Declares(), {"layers": "invert"}).aug_layers] == [["invert"]]
+
+    class DeclaresOutside(MnistRot):
+        augnet_defaults = {"layers": "rotate|jitter"}
+
+    with pytest.raises(UserError, match="outside the augmentation space"):
+        make_method(DeclaresOutside())
+
+
 def test_smoke_runs_on_mnist_rot_and_qm9_record_learned_parameters(tmp_path: Path) -> None:
     records = smoke_records_by_task("augnet", "mnist_rot,qm9", tmp_path)
     assert set(records) == {"mnist_rot", "qm9"}
-    expected_ops = {"mnist_rot": {"rotate", "translate_x", "horizontal_flip"}, "qm9": {"so3_rotation", "reflection"}}
+    expected_ops = {"mnist_rot": {"rotate", "translate_x", "shear_y"}, "qm9": {"so3_rotation", "reflection"}}
     for task, record in records.items():
         assert record["status"] == "ok", record.get("error")
         assert record["n_params_method"] > 0
         for learned in (record["learned_augmentation"], record["history"][-1]["augmentation"]):
             layers = learned["layers"]
-            assert len(layers) == 3
+            assert len(layers) == (2 if task == "mnist_rot" else 3)
             assert expected_ops[task] <= {op for layer in layers for op in layer}
             for layer in layers:
                 assert sum(v["weight"] for v in layer.values()) == pytest.approx(1.0, abs=1e-5)
                 assert all(0 <= v["magnitude"] <= 1 for v in layer.values())
+        # the learning diagnostic sees every layer's weights and magnitudes
+        n_layers = len(record["learned_augmentation"]["layers"])
+        assert set(record["learning"]["groups"]) == {f"layer{i}_{g}" for i in range(n_layers)
+                                                     for g in ("weights", "magnitudes")}
         # trained: the magnitudes moved away from their initial 0.5
         mags = [v["magnitude"] for layer in record["learned_augmentation"]["layers"] for v in layer.values()]
         assert any(abs(m - 0.5) > 1e-4 for m in mags)

@@ -14,7 +14,8 @@ from bench.cli import main
 from bench.config import RunConfig
 from bench.errors import UserError
 from bench.registry import load_registry
-from bench.runner import resolve_device, run_id_of
+from bench.config import run_id_of
+from bench.runner import resolve_device
 from bench.training import autocast
 
 RUN = ["run", "--tasks", "mnist_rot", "--methods", "erm", "--profile", "smoke", "--seeds", "0", "--no-progress"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.config import RunConfig
 from bench.registry import load_registry
-from bench.runner import run_id_of
+from bench.config import run_id_of
 from bench.suites import MethodSpec, expand, load_suite
 from tests.helpers import copy_repo
 
@@ -44,7 +44,7 @@ def test_method_params_enter_the_id() -> None:
 
 def test_editing_a_method_file_changes_the_id(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path)
-    code = ("from bench.registry import load_registry; from bench.runner import run_id_of; "
+    code = ("from bench.registry import load_registry; from bench.config import run_id_of; "
             "from bench.config import RunConfig; "
             "print(run_id_of(load_registry(), RunConfig('mnist_rot', 'smoke', 'erm', 1.0, None, 0, {})))")
 
@@ -58,7 +58,17 @@ def test_editing_a_method_file_changes_the_id(tmp_path: Path) -> None:
     assert before == current_id()  # stable across processes
     erm = repo / "methods" / "erm.py"
     erm.write_text(erm.read_text() + "\n# an edit\n")
-    assert current_id() != before
+    edited_method = current_id()
+    assert edited_method != before
+    # Shared code every run executes (here an augmentation op) enters the id too: no stale reuse.
+    ops = repo / "bench" / "augment" / "image.py"
+    ops.write_text(ops.read_text() + "\n# an edit\n")
+    edited_ops = current_id()
+    assert edited_ops != edited_method
+    # Record plumbing does not: rewriting how a record is stored does not change its numbers.
+    store = repo / "bench" / "store.py"
+    store.write_text(store.read_text() + "\n# an edit\n")
+    assert current_id() == edited_ops
 
 
 def test_profile_params_override_defaults_per_profile() -> None:

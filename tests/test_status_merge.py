@@ -14,7 +14,7 @@ import pytest
 from bench import heartbeat, store
 from bench.cli import build_parser, main, plan_runs
 from bench.registry import load_registry
-from bench.runner import run_id_of
+from bench.config import run_id_of
 
 SELECT = ["--tasks", "mnist_rot", "--methods", "erm,fixed", "--profile", "smoke", "--seeds", "0,1,2,3"]
 
@@ -26,7 +26,16 @@ def suite_ids(results: Path) -> list[str]:
 
 
 def fake_record(run_id: str, status: str, timestamp: str, value: float = 0.5) -> dict:
-    return {"run_id": run_id, "status": status, "timestamp": timestamp, "test_metric": value}
+    """A minimal valid record (bench/records.py) of status ``status``."""
+    return {"run_id": run_id if len(run_id) == 16 else rid(run_id), "status": status, "timestamp": timestamp,
+            "task": "toy", "profile": "quick", "method": "erm", "width": 1.0, "seed": 0, "metric": "accuracy",
+            "test_metric": value if status == "ok" else None, "search_s": 0.0, "train_s": 1.0, "eval_s": 0.1,
+            "total_s": 1.1, "error": None if status == "ok" else "why"}
+
+
+def rid(name: str) -> str:
+    """A valid run id for a short test name ("r1" -> "00000000000000r1" in hex)."""
+    return name.encode().hex().rjust(16, "0")
 
 
 def put(results: Path, record: dict) -> None:
@@ -97,13 +106,13 @@ def test_merge_keeps_the_newest_ok_record_and_loses_nothing(tmp_path: Path, caps
     out = capsys.readouterr().out
     assert "3 added, 2 replaced" in out and "1 kept" in out
     merged = {r["run_id"]: r for r in store.load_records(into)}
-    assert sorted(merged) == ["r1", "r2", "r3", "r4", "r5", "r6", "r7"]
+    merged = {name: merged[rid(name)] for name in ("r1", "r2", "r3", "r4", "r5", "r6", "r7")}
     assert len(list(store.runs_dir(into).glob("*.json"))) == 7  # one file per run id: no duplicate
     assert merged["r1"]["test_metric"] == 2.0 and merged["r2"]["status"] == "ok"
     assert merged["r3"]["status"] == "skipped" and merged["r4"]["test_metric"] == 4.0
     assert merged["r5"]["test_metric"] == 5.5 and merged["r6"]["test_metric"] == 6.0 and merged["r7"]["status"] == "ok"
     archived = sorted(json.loads(p.read_text())["run_id"] for p in (store.runs_dir(into) / "archive").glob("*.json"))
-    assert archived == ["r5", "r7"]  # the replaced records are kept, the failed one too
+    assert archived == [rid("r5"), rid("r7")]  # the replaced records are kept, the failed one too
     # Merging again changes nothing.
     assert main(["merge", str(a), str(b), "--into", str(into)]) == 0
     assert "0 added, 0 replaced, 6 kept" in capsys.readouterr().out
@@ -117,7 +126,7 @@ def test_merge_bad_input_is_one_clear_error_and_writes_nothing(tmp_path: Path, c
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
     cases = [([str(good), str(tmp_path / "missing")], str(into), "does not exist"),
-             ([str(good), str(empty)], str(into), "no run records in"),
+             ([str(good), str(empty)], str(into), "no valid run records in"),
              ([str(a_file)], str(into), "is not a folder"),
              ([str(good)], str(a_file), "is a file, not a folder")]
     for sources, target, message in cases:
