@@ -218,6 +218,11 @@ class AugNet(Method):
         # augnet_defaults, else DEFAULT_AUG_OPTIMISER (official values: see the docstring)
         "aug_lr": "auto",
         "aug_weight_decay": "auto",
+        # the trunk's lr and weight decay; None: the task profile's. The Mario-Iggy script
+        # runs one Adam on every parameter (lr 5e-4, weight decay 1.0): with the trunk at
+        # the profile's (glyphs quick: 3e-3, no decay) AugNet's layer drops rotate.
+        "trunk_lr": None,
+        "trunk_weight_decay": None,
     }
     profile_params = {"smoke": {"ncopies": 2}, "quick": {"ncopies": 4}}
     kind = "learned_invariance"
@@ -248,6 +253,15 @@ class AugNet(Method):
         self.penalty_weight = float(hparams["penalty"])
         self.aug_lr = self._optimiser_setting("aug_lr", positive=True)
         self.aug_weight_decay = self._optimiser_setting("aug_weight_decay", positive=False)
+        self.trunk_settings = {}  # empty: the profile's
+        for key, name in (("trunk_lr", "lr"), ("trunk_weight_decay", "weight_decay")):
+            value = hparams[key]
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (name == "lr" and value == 0):
+                raise UserError(f"augnet.{key} must be null or a number {'> 0' if name == 'lr' else '>= 0'}, "
+                                f"got {value!r}")
+            self.trunk_settings[name] = float(value)
 
     def _optimiser_setting(self, key: str, positive: bool) -> float:
         """``hparams[key]``, or with ``auto`` the task's declared value, else the default."""
@@ -268,10 +282,10 @@ class AugNet(Method):
         return torch.cat([layer.magnitudes * layer.weights for layer in self.aug_layers]).norm()
 
     def param_groups(self) -> list[dict[str, Any]]:
-        """The trunk under the profile's lr and weight decay; the augmentation layers
-        under AugNet's own."""
+        """The trunk under the profile's lr and weight decay (or ``trunk_lr`` /
+        ``trunk_weight_decay``); the augmentation layers under AugNet's own."""
         aug = {"params": list(self.aug_layers.parameters()), "lr": self.aug_lr, "weight_decay": self.aug_weight_decay}
-        return [{"params": list(self.model.parameters())}, aug]
+        return [{"params": list(self.model.parameters()), **self.trunk_settings}, aug]
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         penalty = self.penalty()

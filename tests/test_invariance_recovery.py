@@ -60,3 +60,20 @@ def test_augerino_learns_plus_minus_pi_over_4_on_glyphs_in_2_of_3_seeds() -> Non
     assert all(s < 0.2 for s in starts), starts  # it starts at +-9 degrees: the range is learned
     inside = [BAND[0] <= e <= BAND[1] for e in ends]
     assert sum(inside) >= 2, f"half-ranges {ends} (pi/4 = {math.pi / 4:.3f}); band {BAND}"
+
+
+def test_augnet_trunk_settings_reach_the_optimiser_only_when_given() -> None:
+    """The suite's AugNet runs one Adam at the official Mario-Iggy lr and decay on the
+    trunk too (trunk_lr / trunk_weight_decay); left null, the trunk keeps the profile's."""
+    suite = yaml.safe_load((SUITES_DIR / "invariance_recovery.yaml").read_text())
+    entry = next(m for m in suite["methods"] if isinstance(m, dict) and m["name"] == "augnet")
+    task = REGISTRY.task("glyphs").cls()
+    augnet = REGISTRY.method("augnet")
+    for overrides, expected in ((entry["params"], {"lr": 5e-4, "weight_decay": 1.0}), ({}, {})):
+        params = {**augnet.defaults_for("smoke"), **overrides}
+        config = RunConfig("glyphs", "smoke", "augnet", method_params=params)
+        ctx = RunContext(config, task, task.profile("smoke"), task.load("smoke", None, 0), torch.device("cpu"),
+                         lambda: task.make_model("smoke", 1.0, None), Progress(enabled=False))
+        trunk, aug = augnet.cls(ctx, task.make_model("smoke", 1.0, None), params).param_groups()
+        assert {k: v for k, v in trunk.items() if k != "params"} == expected
+        assert (aug["lr"], aug["weight_decay"]) == (5e-4, 1.0)
