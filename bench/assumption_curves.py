@@ -3,10 +3,11 @@ test inputs are transformed by one op of the task's augmentation space, at magni
 0 ... 1 of the op's range.
 
 Every augmentation is an invariance assumption ("rotating a digit keeps its class").
-The curve of a model trained without augmentation (``erm``) shows where the
-assumption breaks on the data (rotating a 6 past 90 degrees makes a 9: the metric
-falls whatever the model); the curve of each trained method shows which invariances
-it bought (a flat curve where erm's falls). Where the probe (``bench.probe``) scores
+The curve of a model trained without augmentation (``erm``) falls where the
+assumption breaks on the data (rotating a 6 past 90 degrees makes a 9) and where the
+model never learned an invariance the labels have (a rotated molecule keeps its
+energy); the curve of each trained method shows which invariances it bought (a flat
+curve where erm's falls). Where the probe (``bench.probe``) scores
 invariance at one magnitude, the curve reads the task metric over the whole range.
 
 Protocol (fixed for every run, so curves compare across methods and tasks):
@@ -120,9 +121,10 @@ def report_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Any]
     blocks = [Block("h2", "Assumption curves"), Block("p", (
         f"Test metric on the first {CURVE_EXAMPLES} test examples transformed by each op of the task's augmentation "
         "space, at magnitudes 0-1 of the op's range. 'erm breaks at' is the smallest magnitude where the model "
-        "trained without augmentation loses more than 10 % of its clean metric: where the op's invariance "
-        "assumption stops holding for a model that was not taught it; a method whose value at magnitude 1 stays "
-        "near its clean metric bought that invariance. Means over seeds."))]
+        "trained without augmentation loses more than 10 % of its clean metric. Where erm's metric falls, either "
+        "the label changes (the op's invariance assumption is false there: a glyph turned past pi/4 changes "
+        "class) or the model never learned an invariance the labels have (rotating a molecule keeps its "
+        "energy); a method whose curve stays flat where erm's falls bought that invariance. Means over seeds."))]
     for (task, profile) in sorted({(r["task"], r["profile"]) for r in runs}):
         mine = [r for r in runs if (r["task"], r["profile"]) == (task, profile)]
         labels = sorted({r.get("label") or r["method"] for r in mine})
