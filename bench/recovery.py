@@ -17,7 +17,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from bench.figures import save_figure, short_labels
+from bench.figures import save_figure
 
 IN_BAND = (0.7, 1.34)  # x the true half-range: 0.55-1.05 rad around pi/4
 # The true rotation half-range of each task's labels (their reference symmetry).
@@ -72,6 +72,14 @@ def recovery_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def legend_label(record: dict[str, Any]) -> str:
+    """The method and its lambda (Augerino's reg, AugNet's penalty): what tells the
+    suite's entries apart."""
+    params = record.get("method_params") or {}
+    key = {"augerino": "reg", "augnet": "penalty"}.get(record["method"])
+    return f"{record['method']} λ={params[key]}" if key in params else record["method"]
+
+
 def rotation_range_figure(records: list[dict[str, Any]], task: str, profile: str, stem: Path) -> list[Path]:
     """The papers' figure: the learned rotation range [-h, h] over optimiser steps, one
     colour per method label, one line per seed, against the true band (dashed)."""
@@ -79,7 +87,7 @@ def rotation_range_figure(records: list[dict[str, Any]], task: str, profile: str
     if not runs:
         return []
     labels = sorted({r.get("label") or r["method"] for r in runs})
-    short = short_labels(labels)
+    short = {label: legend_label(next(r for r in runs if (r.get("label") or r["method"]) == label)) for label in labels}
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for i, label in enumerate(labels):
         for j, r in enumerate(sorted((r for r in runs if (r.get("label") or r["method"]) == label),
@@ -95,7 +103,8 @@ def rotation_range_figure(records: list[dict[str, Any]], task: str, profile: str
             ax.axhline(sign * true, color="black", linestyle="--", linewidth=1)
         ax.text(ax.get_xlim()[0], true, f" true ±{true:.2f} rad", va="bottom", fontsize=7)
     ticks = [k * math.pi / 4 for k in range(-4, 5)]
-    ax.set_yticks(ticks, [f"{k}π/4" if k not in (0,) else "0" for k in range(-4, 5)])
+    names = {0: "0", 1: "π/4", 2: "π/2", 3: "3π/4", 4: "π"}
+    ax.set_yticks(ticks, [("−" if k < 0 else "") + names[abs(k)] for k in range(-4, 5)])
     ax.set_ylim(-math.pi - 0.2, math.pi + 0.2)
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("learned rotation range (rad)")
