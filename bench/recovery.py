@@ -26,17 +26,25 @@ TRUE_HALF_RANGE = {"glyphs": math.pi / 4, "mnist_updown": math.pi / 4, "mnist_ro
 
 def rotation_half_range(augmentation: dict[str, Any] | None) -> float | None:
     """Learned rotation half-range (radians) of one ``learned_augmentation`` entry."""
-    if not augmentation:
+    if not isinstance(augmentation, dict):
         return None
     if isinstance(augmentation.get("rotate"), (int, float)):  # Augerino: widths by generator
         return float(augmentation["rotate"]) / 2
-    ranges = [layer["rotate"]["max_value"] for layer in augmentation.get("layers") or [] if "rotate" in layer]
+    ranges = [op["max_value"] for op in _rotate_ops(augmentation) if isinstance(op.get("max_value"), (int, float))]
     return math.radians(max(ranges)) if ranges else None
+
+
+def _rotate_ops(augmentation: dict[str, Any]) -> list[dict[str, Any]]:
+    """AugNet's rotate entries over its layers (stored records are input: shapes checked)."""
+    layers = augmentation.get("layers")
+    return [layer["rotate"] for layer in layers if isinstance(layer, dict) and isinstance(layer.get("rotate"), dict)
+            ] if isinstance(layers, list) else []
 
 
 def rotation_weight(augmentation: dict[str, Any] | None) -> float | None:
     """AugNet: the largest weight of a rotate op over its layers (None elsewhere)."""
-    weights = [layer["rotate"]["weight"] for layer in (augmentation or {}).get("layers") or [] if "rotate" in layer]
+    ops = _rotate_ops(augmentation) if isinstance(augmentation, dict) else []
+    weights = [op["weight"] for op in ops if isinstance(op.get("weight"), (int, float))]
     return max(weights) if weights else None
 
 

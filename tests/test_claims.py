@@ -56,6 +56,18 @@ def test_rotation_half_range_of_augerino_and_augnet() -> None:
     assert math.isclose(rotation_half_range(augnet), math.pi / 4)
     assert rotation_half_range({"layers": [{"translate_x": {"max_value": 0.1}}]}) is None
     assert rotation_half_range(None) is None
+    # stored records are input: odd shapes read as "no rotation range", never a crash
+    assert rotation_half_range({"layers": ["x", {"rotate": "y"}, {"rotate": {"max_value": "z"}}]}) is None
+    assert rotation_half_range({"layers": 3}) is None and rotation_half_range([1]) is None
+
+
+def test_the_record_schema_checks_the_new_fields() -> None:
+    from bench.records import FIELDS
+
+    assert FIELDS["assumption_curves"]({"rotate": [1.0, 0.5]}) and not FIELDS["assumption_curves"]({"rotate": ["a"]})
+    assert FIELDS["assumption_magnitudes"]([0, 0.5, 1]) and not FIELDS["assumption_magnitudes"]("0.5")
+    assert FIELDS["history"]([{"epoch": 0, "step": 12}]) and not FIELDS["history"]([{"epoch": 0, "step": -1}])
+    assert not FIELDS["augmentation_start"]([1])
 
 
 def test_rotation_curve_and_figure(tmp_path: Path) -> None:
