@@ -32,6 +32,7 @@ import torch
 
 from bench.augment import get_op
 from bench.figures import metric_label, save_figure
+from bench.report_blocks import Block, ReportInput
 
 CURVE_EXAMPLES = 256
 CURVE_MAGNITUDES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -108,13 +109,12 @@ def breaking_point(curve: list[float], magnitudes: list[float], higher_is_better
     return None
 
 
-def report_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Any]:
+def report_section(report: ReportInput) -> list[Block]:
     """Report section (``bench.report`` blocks): per task, per op, erm's metric at
     magnitudes 0 / 0.5 / 1 and the magnitude where it first drops by more than 10 %,
     each method's metric at magnitude 1 (means over seeds), and the figure. Empty when
     no record has curves."""
-    from bench.report import Block  # deferred: bench.report calls this function
-
+    records, plots = report.records, report.plots
     runs = [r for r in records if r.get("status") == "ok" and r.get("assumption_curves")]
     if not runs:
         return []

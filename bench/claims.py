@@ -20,9 +20,10 @@ from typing import Any
 import yaml
 
 from bench.recovery import rotation_half_range
+from bench.report_blocks import Block, ReportInput
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
-HEADER = ["paper", "claim", "published", "ours (records)", "verdict", "cause / needs", "source"]
+HEADER = ["paper", "headline claim", "published", "ours (records)", "verdict", "cause / needs", "source"]
 
 
 def load_claims(path: Path = PUBLISHED) -> list[dict[str, Any]]:
@@ -101,10 +102,9 @@ def claims_rows(records: list[dict[str, Any]], claims: list[dict[str, Any]] | No
     return [claim_row(c, records) for c in (load_claims() if claims is None else claims)]
 
 
-def report_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Any]:
+def report_section(report: ReportInput) -> list[Block]:
     """Report section (``bench.report`` blocks): the claims table."""
-    from bench.report import Block  # deferred: bench.report calls this function
-
+    records, plots = report.records, report.plots
     return [Block("h2", "Claims of the seed papers"), Block("p", (
         "Each headline claim of Augerino (Benton et al. 2020) and AugNet (Rommel et al. 2022) with its published "
         "value (bench/published.yaml, `claims`), ours computed from these records (mean over seeds), the "

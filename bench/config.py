@@ -31,6 +31,14 @@ SHARED_CODE = ("bench/augment/*.py", "bench/training.py", "bench/metrics.py", "b
 
 RUN_ID_HEX_DIGITS = 16  # a run id is the first 16 hex digits of a sha256 (bench/records.py checks the form)
 
+# The method parameter that turns an augmentation-learning method into its control:
+# ``learn_augmentation: False`` keeps the augmentation at the method's initialisation
+# (no search, no learning) with the same search space, retrain, model and budget.
+# Declared by each such method in its ``params`` (default True); read here for the
+# seed of the initialisation and by ``bench.search_gain`` to pair a method with its
+# control.
+CONTROL_PARAM = "learn_augmentation"
+
 
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
@@ -80,12 +88,21 @@ class RunConfig:
     seed: int = 0
     method_params: dict[str, Any] = field(default_factory=dict, hash=False)
     amp: str = "none"  # mixed precision of training steps and predictions: none | bf16
+    # Overrides of the task profile's training settings (bench.api.TRAIN_PARAMS), only
+    # those that differ from the profile; absent from the id when empty, so ids from
+    # before they existed still hold.
+    train_params: dict[str, Any] = field(default_factory=dict, hash=False)
+    # Which trial of a tuning suite this run is (0 = the defaults); not part of what
+    # the experiment is (trial 0 is the plain run), recorded for the tables.
+    trial: int | None = field(default=None, compare=False)
 
     def semantic(self) -> dict[str, Any]:
         """What the experiment is (precision aside: same seeds with and without AMP)."""
         d = asdict(self)
         d["width"] = float(d["width"])
-        del d["amp"]
+        del d["amp"], d["trial"]
+        if not d["train_params"]:
+            del d["train_params"]
         return d
 
     def run_id(self, method_source_hash: str, task_source_hash: str, shared_code_hash: str) -> str:
@@ -115,6 +132,14 @@ class RunConfig:
         return derive_seed("train", self.semantic())
 
     @property
+    def augmentation_seed(self) -> int:
+        """Seeds the method's construction (its initial augmentation parameters): the
+        run's config without ``CONTROL_PARAM``, so a control starts from exactly the
+        initial policy of its method for the same seed."""
+        params = {k: v for k, v in self.method_params.items() if k != CONTROL_PARAM}
+        return derive_seed("augmentation", {**self.semantic(), "method_params": params})
+
+    @property
     def eval_seed(self) -> int:
         # Same reference transformations for every method of a seed: paired scores.
         return derive_seed("eval", self.task, self.profile, self.seed)
@@ -127,6 +152,7 @@ class RunConfig:
     def label(self, defaults: dict[str, Any]) -> str:
         """Method name plus the parameters that differ from the method's defaults."""
         changed = {k: v for k, v in self.method_params.items() if defaults.get(k) != v}
+        changed.update({f"train.{k}": v for k, v in self.train_params.items()})
         precision = f" [{self.amp}]" if self.amp != "none" else ""
         if not changed:
             return f"{self.method}{precision}"

@@ -16,13 +16,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tqdm import tqdm
+import torch
 
 from bench import store
 from bench.config import RunConfig, run_id_of
-from bench.progress import Progress
+from bench.progress import Progress, SuiteProgress
 from bench.registry import load_registry
 from bench.runner import RunOptions, execute_run
+from bench.threads import choose_threads, set_threads
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Summary:
 
     def report(self, results_dir: Any) -> str:
         lines = [
-            f"{sum(self.counts.values())} runs: {self.counts['ok']} ok, {self.counts['failed']} failed, "
+            f"{sum(self.counts[k] for k in ('ok', 'failed', 'skipped', 'reused'))} runs: {self.counts['ok']} ok, {self.counts['failed']} failed, "
             f"{self.counts['skipped']} skipped, {self.counts['reused']} reused (already ok)"
             + (f"; {self.counts['unsaved']} record(s) NOT written to runs/" if self.counts["unsaved"] else "")
         ]
@@ -73,18 +74,24 @@ def pending(configs: list[RunConfig], options: RunOptions, force: bool, summary:
 
 
 def run_inline(configs: list[RunConfig], options: RunOptions, summary: Summary) -> None:
-    """Execute runs one after the other in this process, with progress bars."""
-    bar = tqdm(configs, desc="runs", unit="run", position=0, file=sys.stderr, disable=not options.progress,
-               dynamic_ncols=True)
+    """Execute runs one after the other in this process, with torch threads for the
+    cores free when the suite starts (``bench.threads``; chosen once, so every run of
+    the suite has the same count and its numbers are reproducible)."""
+    if not configs:
+        return
+    previous = torch.get_num_threads()
+    print(f"inline: {set_threads()} torch thread(s)", file=sys.stderr)
+    suite_progress = SuiteProgress(len(configs), enabled=options.progress)
     progress = Progress(enabled=options.progress, position=1)
-    for i, config in enumerate(bar, 1):
-        bar.set_description(f"run {i}/{len(configs)} {config.describe()}")
-        summary.add(config, execute_run(config, options, progress))
-    bar.close()
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        for config in configs:
+            suite_progress.started(config.describe())
+            record = execute_run(config, options, progress)
+            summary.add(config, record)
+            suite_progress.finished(config.describe(), record)
+    finally:
+        suite_progress.close()
+        torch.set_num_threads(previous)
 
 
 def visible_gpus() -> list[str]:
@@ -108,7 +115,8 @@ def _init_worker(threads: int, gpus: "multiprocessing.Queue | None") -> None:
 
 def run_pool(configs: list[RunConfig], options: RunOptions, summary: Summary, jobs: int) -> None:
     """Execute runs in ``jobs`` worker processes (spawned, so no CUDA state is
-    inherited), each with cores // jobs torch threads and, when several GPUs are
+    inherited), each with its share of the free cores as torch threads
+    (``bench.threads.choose_threads``) and, when several GPUs are
     visible, one GPU of its own (round robin when there are more workers than GPUs)."""
     if not configs:
         return
@@ -120,12 +128,11 @@ def run_pool(configs: list[RunConfig], options: RunOptions, summary: Summary, jo
         queue = context.Queue()
         for i in range(workers):
             queue.put(gpus[i % len(gpus)])
-    threads = max(1, usable_cores() // workers)
+    threads = choose_threads(share=workers)
     print(f"pool: {workers} worker(s), {threads} torch thread(s) each"
           + (f", GPUs {','.join(gpus)} one per worker" if queue is not None else ""), file=sys.stderr)
     registry = load_registry()
-    bar = tqdm(total=len(configs), desc="runs", unit="run", file=sys.stderr, disable=not options.progress,
-               dynamic_ncols=True)
+    suite_progress = SuiteProgress(len(configs), enabled=options.progress)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads, queue))
     try:
         futures: dict[Future, RunConfig] = {
@@ -138,11 +145,10 @@ def run_pool(configs: list[RunConfig], options: RunOptions, summary: Summary, jo
                 record = {"run_id": run_id_of(registry, config), "status": "failed",
                           "error": f"worker process died without a record ({exc})"}
             summary.add(config, record)
-            bar.update(1)
-            bar.set_postfix_str(f"{summary.counts['ok']} ok, {summary.counts['failed']} failed", refresh=False)
+            suite_progress.finished(config.describe(), record)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
-        bar.close()
+        suite_progress.close()
     pool.shutdown()

@@ -92,15 +92,25 @@ def invariance_score(
     order = torch.randperm(n, generator=generator)
     partner = torch.empty(n, dtype=torch.long)
     partner[order] = order.roll(1)  # x_pi for every example, never itself when n > 1
+    # When the representation is the prediction (classification on outputs), the
+    # agreement reuses its outputs instead of predicting each batch twice more: the
+    # same numbers for a deterministic predictor, and for a predictor averaging random
+    # copies the same estimator with one draw per example instead of two.
+    reuse = predict is not None and predict == represent  # bound methods: equal, not identical
     z, z_t, agree = [], [], []
     for start in range(0, n, batch_size):
         xb = x[start:start + batch_size]
         xb_t = transform(xb)
+        clean_b = clean[start:start + batch_size] if clean is not None else represent(xb).float().cpu()
         if clean is None:
-            z.append(represent(xb).float().cpu())
-        z_t.append(represent(xb_t).float().cpu())
+            z.append(clean_b)
+        transformed_b = represent(xb_t).float().cpu()
+        z_t.append(transformed_b)
         if predict is not None:
-            agree.append((predict(xb).argmax(1) == predict(xb_t).argmax(1)).float().cpu())
+            if reuse:
+                agree.append((clean_b.argmax(1) == transformed_b.argmax(1)).float())
+            else:
+                agree.append((predict(xb).argmax(1) == predict(xb_t).argmax(1)).float().cpu())
     z_all, z_t_all = (torch.cat(z) if clean is None else clean.float().cpu()), torch.cat(z_t)
     baseline = cosine_distance(z_all, z_all[partner.to(z_all.device)])
     transformed = cosine_distance(z_all, z_t_all)

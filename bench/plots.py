@@ -1,8 +1,8 @@
 """Plots, drawn from run records alone (no training): per task and profile, the
 statistical figures of ``bench.stat_plots`` (scores with intervals, metric against
-cost, metric and invariance against model width), the learned augmentation
-parameters over training and the invariance probe (methods x ops) as a heatmap; per
-profile, the rank diagram across tasks."""
+cost, metric and invariance against model width), the learned augmentation where
+it is learned, in the ops' units (``bench.learned_plots``), and the invariance probe
+(methods x ops) as a heatmap; per profile, the rank diagram across tasks."""
 from __future__ import annotations
 
 import textwrap
@@ -16,43 +16,11 @@ import pandas as pd
 from bench import stats
 from bench.assumption_curves import curve_figure
 from bench.figures import save_figure, short_labels
+from bench.learned_plots import learned_figures
 from bench.recovery import rotation_range_figure
+from bench.search_gain_plots import search_gain_figures
 from bench.stat_plots import rank_figures, task_figures
-from bench.tables import flatten_numbers, is_learned_parameter
-
-
-MAX_TRAJECTORIES = 12
-
-
-def learned_augmentation_trajectories(records: list[dict[str, Any]], task: str, profile: str, stem: Path
-                                      ) -> list[Path]:
-    """Learned augmentation parameters per epoch: one panel per method, drawn from the
-    ok run with the lowest seed at the most common width of that method."""
-    runs: dict[str, dict[str, Any]] = {}
-    for r in sorted(records, key=lambda r: (r.get("seed", 0), abs(float(r.get("width", 1)) - 1))):
-        if r.get("status") == "ok" and any("augmentation" in e for e in r.get("history") or []):
-            runs.setdefault(r.get("label") or r["method"], r)
-    if not runs:
-        return []
-    fig, axes = plt.subplots(len(runs), 1, figsize=(6.4, 3.2 * len(runs)), squeeze=False)
-    for ax, (label, record) in zip(axes[:, 0], sorted(runs.items())):
-        epochs = [e["epoch"] + 1 for e in record["history"] if "augmentation" in e]
-        series = [flatten_numbers(e["augmentation"]) for e in record["history"] if "augmentation" in e]
-        learned = [k for k in series[-1] if is_learned_parameter(k)]
-        # The parameters that moved most, then the largest.
-        spread = {k: max(s.get(k, 0.0) for s in series) - min(s.get(k, 0.0) for s in series) for k in learned}
-        keys = sorted(learned, key=lambda k: (-spread[k], -abs(series[-1][k])))[:MAX_TRAJECTORIES]
-        for i, key in enumerate(sorted(keys)):
-            ax.plot(epochs, [s.get(key, float("nan")) for s in series], "-o", markersize=3, color=f"C{i % 10}",
-                    label=key)
-        shown = "" if len(learned) <= MAX_TRAJECTORIES else f" ({MAX_TRAJECTORIES} that moved most, of {len(learned)})"
-        ax.set_title(f"{task} ({profile}) {label}: seed {record['seed']}, width {record['width']:g}{shown}",
-                     fontsize=9)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("learned parameter value")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=2)
-    return save_figure(fig, stem)
+from bench.tuned import statistics_views
 
 
 def probe_heatmap(records: list[dict[str, Any]], task: str, profile: str, stem: Path) -> list[Path]:
@@ -80,7 +48,7 @@ def probe_heatmap(records: list[dict[str, Any]], task: str, profile: str, stem: 
 
 def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame = stats.score_frame(records)
+    frame = stats.score_frame(statistics_views(records))  # defaults, and tuned groups' selections
     written: list[Path] = []
     for (task, profile), mine_ok in frame.groupby(["task", "profile"], sort=True):
         # Tasks with no ok run have nothing to draw; the table lists why.
@@ -88,9 +56,8 @@ def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         written += task_figures(mine_ok, task, profile, metric, out_dir)
         stem = out_dir / f"{task}.{profile}"
         mine = [r for r in records if r.get("task") == task and r.get("profile") == profile]
-        written += learned_augmentation_trajectories(mine, task, profile,
-                                                     stem.with_name(stem.name + ".learned_augmentation"))
+        written += learned_figures(mine, task, profile, out_dir)
         written += probe_heatmap(mine, task, profile, stem.with_name(stem.name + ".invariance_probe"))
         written += rotation_range_figure(mine, task, profile, stem.with_name(stem.name + ".rotation_range"))
         written += curve_figure(mine, task, profile, stem.with_name(stem.name + ".assumption_curves"))
-    return written + rank_figures(frame, out_dir)
+    return written + rank_figures(frame, out_dir) + search_gain_figures(records, out_dir)

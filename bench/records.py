@@ -28,7 +28,7 @@ RUN_ID = re.compile(f"[0-9a-f]{{{RUN_ID_HEX_DIGITS}}}")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
 MAX_MAGNITUDE = 1e15  # larger numbers in a record are corruption (and overflow float sums, axis limits)
 MAX_NESTING = 32  # deeper JSON is corruption (and would exhaust recursion in the readers)
-MAX_TEXT = 200  # label, device, timestamp: short texts shown in tables and plot legends
+MAX_TEXT = 2000  # label (method + changed parameters), device, timestamp: texts shown in tables and legends
 MAX_RECORD_BYTES = 64 * 2**20
 
 
@@ -94,7 +94,7 @@ def _learning(v: Any) -> bool:
 
 # Field -> the check of its value when present and not null.
 FIELDS: dict[str, Callable[[Any], bool]] = {
-    "status": lambda v: v in STATUSES,
+    "status": lambda v: isinstance(v, str) and v in STATUSES,
     "task": _name, "profile": _name, "method": _name, "metric": _name,
     "width": lambda v: is_number(v) and v > 0,
     "depth": lambda v: _int(v) and v > 0,
@@ -107,6 +107,7 @@ FIELDS: dict[str, Callable[[Any], bool]] = {
                                   "peak_memory_mb")},
     "n_params": lambda v: _int(v) and v >= 0, "n_params_method": _int,
     "method_params": lambda v: isinstance(v, dict),
+    "train_params": lambda v: isinstance(v, dict), "trial": lambda v: _int(v) and v >= 0,
     "invariance": _numbers(("score", "agreement")),
     "test": lambda v: isinstance(v, dict), "val": lambda v: isinstance(v, dict),
     "invariance_probe": _probe, "history": _history, "learning": _learning,
@@ -143,7 +144,8 @@ def record_problem(record: Any, file_stem: str | None = None) -> str | None:
         return f"run_id is not {RUN_ID_HEX_DIGITS} lowercase hex digits"
     if file_stem is not None and run_id != file_stem:
         return "run_id differs from the file name"
-    for key in (*REQUIRED, *REQUIRED_BY_STATUS.get(record.get("status"), ())):
+    status = record.get("status")
+    for key in (*REQUIRED, *(REQUIRED_BY_STATUS.get(status, ()) if isinstance(status, str) else ())):
         if record.get(key) is None:
             return f"no {key}" + (f" (required for status {record['status']})" if key not in REQUIRED else "")
     for key, check in FIELDS.items():

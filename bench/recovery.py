@@ -18,6 +18,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from bench.figures import save_figure
+from bench.report_blocks import Block, ReportInput
 
 IN_BAND = (0.7, 1.34)  # x the true half-range: 0.55-1.05 rad around pi/4
 # The true rotation half-range of each task's labels (their reference symmetry).
@@ -122,12 +123,11 @@ def rotation_range_figure(records: list[dict[str, Any]], task: str, profile: str
     return save_figure(fig, stem)
 
 
-def report_blocks(records: list[dict[str, Any]], plots: list[Path]) -> list[Any]:
+def report_section(report: ReportInput) -> list[Block]:
     """Report section (``bench.report`` blocks): per task and method label, the final
     half-range per seed, how many seeds end within 0.7-1.34 x the true half-range, the
     test metric, and the rotation-range figures. Empty when no run learns a rotation."""
-    from bench.report import Block  # deferred: bench.report calls this function
-
+    records, plots = report.records, report.plots
     rows = recovery_rows(records)
     if not rows:
         return []

@@ -17,7 +17,7 @@ import random
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import torch
 
 from bench import diagnostics, envinfo, store
 from bench.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
-from bench.api import RunContext, TaskData
+from bench.api import Method, RunContext, TaskData
 from bench.config import RunConfig, run_id_of, shared_code_hash
 from bench.errors import DataUnavailable, NonFiniteError, UserError
 from bench.metrics import METRICS, invariance_score
@@ -102,6 +102,7 @@ def _base_record(registry: Registry, config: RunConfig, run_id: str, device: tor
         "run_id": run_id,
         **config.semantic(),
         "label": config.label(method.defaults_for(config.profile)),
+        "trial": config.trial,
         "method_kind": method.cls.kind,
         "modality": task_cls.modality,
         "metric": task_cls.metric,
@@ -120,10 +121,21 @@ def _base_record(registry: Registry, config: RunConfig, run_id: str, device: tor
     }
 
 
+def build_method(registry: Registry, ctx: RunContext, model: torch.nn.Module) -> Method:
+    """The run's method on ``ctx.device``, built under ``config.augmentation_seed`` (a
+    control and its method start from the same augmentation), then the global RNG
+    seeded with the run's train seed."""
+    config = ctx.config
+    seed_everything(config.augmentation_seed)
+    method = registry.method(config.method).cls(ctx, model, dict(config.method_params)).to(ctx.device)
+    seed_everything(config.train_seed)
+    return method
+
+
 def _train_and_evaluate(registry: Registry, config: RunConfig, options: RunOptions, device: torch.device,
                         timer: PhaseTimer, progress: Progress) -> dict[str, Any]:
     task = registry.task(config.task).cls()
-    profile = task.profile(config.profile)
+    profile = replace(task.profile(config.profile), **config.train_params)  # --param train.*
     with timer.phase("load"):
         data = load_task_data(registry, config, options.data_root).to(device)
 
@@ -132,9 +144,8 @@ def _train_and_evaluate(registry: Registry, config: RunConfig, options: RunOptio
 
     seed_everything(config.init_seed)
     model = make_model()  # same initial weights for every method of this seed
-    seed_everything(config.train_seed)
     ctx = RunContext(config, task, profile, data, device, make_model, progress)
-    method = registry.method(config.method).cls(ctx, model, dict(config.method_params)).to(device)
+    method = build_method(registry, ctx, model)
     generator = torch.Generator().manual_seed(config.train_seed)
 
     start_state = diagnostics.snapshot(method.augmentation_state())  # untimed, as every snapshot

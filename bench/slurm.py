@@ -36,6 +36,8 @@ import yaml
 
 from bench.config import run_id_of
 from bench.errors import UserError
+from bench.progress import SuiteProgress
+from bench.threads import usable_cores
 from bench.resources import DEFAULTS, RESOURCE_TYPES, normalise_resources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,15 +105,14 @@ def run_job(config: Any, options: Any) -> dict[str, Any]:
 
     from bench.runner import execute_run
 
-    if hasattr(os, "sched_getaffinity"):
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+    # SLURM's cores are ours alone (the node's load average counts other jobs' cores).
+    torch.set_num_threads(usable_cores())
     return execute_run(config, options)
 
 
 def run_slurm(configs: list[Any], options: Any, settings: SlurmSettings, summary: Any) -> None:
     """Submit one job array per resource group, then wait, counting finished runs."""
     import submitit
-    from tqdm import tqdm
 
     from bench.registry import load_registry
 
@@ -140,23 +141,23 @@ def run_slurm(configs: list[Any], options: Any, settings: SlurmSettings, summary
     print(f"submitit logs in {folder.parent}; `python run_bench.py status` shows progress", file=sys.stderr)
 
     config_of = {id(job): config for job, config in jobs}
-    bar = tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stderr, disable=not options.progress,
-               dynamic_ncols=True)
+    suite_progress = SuiteProgress(len(jobs), enabled=options.progress)
     try:
         for job in submitit.helpers.as_completed([job for job, _ in jobs], poll_frequency=POLL_S[settings.cluster]):
             config = config_of[id(job)]
             try:
-                summary.add(config, job.result())
+                record = job.result()
             except Exception as exc:  # noqa: BLE001 - the job died (timeout, node failure): no record
                 message = str(exc).strip().splitlines()
-                summary.add(config, {"run_id": run_id_of(registry, config), "status": "failed", "error": f"job {job.job_id} died without a record: "
-                                     f"{message[-1] if message else type(exc).__name__}"})
-            bar.update(1)
-            bar.set_postfix_str(config.describe(), refresh=False)
+                record = {"run_id": run_id_of(registry, config), "status": "failed",
+                          "error": f"job {job.job_id} died without a record: "
+                                   f"{message[-1] if message else type(exc).__name__}"}
+            summary.add(config, record)
+            suite_progress.finished(config.describe(), record)
     except KeyboardInterrupt:
         if settings.cluster == "slurm":
             print("stopped waiting; the jobs keep running on the cluster and write their records. "
                   "`python run_bench.py status` shows them.", file=sys.stderr)
         raise
     finally:
-        bar.close()
+        suite_progress.close()

@@ -16,11 +16,14 @@ import pandas as pd
 
 from bench.diagnostics import MOVE_THRESHOLD
 from bench.metrics import METRICS
+from bench.search_gain import write_search_gain_tables
 from bench.stat_tables import write_stat_tables
 from bench.table_format import latex_label, latex_table, markdown_table
+from bench.tuned import statistics_views, write_tuned_tables
 
 # The numbers taken from each record, by column name.
-RECORD_COLUMNS = ("run_id", "task", "profile", "method", "label", "method_kind", "width", "depth", "seed", "status",
+RECORD_COLUMNS = ("run_id", "task", "profile", "method", "label", "trial", "method_kind", "width", "depth", "seed",
+                  "status",
                   "error", "metric", "higher_is_better", "test_metric", "val_metric", "search_s", "train_s",
                   "eval_s", "total_s", "n_params", "n_params_method", "peak_memory_mb", "device")
 MEAN_COLUMNS = ("test_metric", "val_metric", "invariance", "agreement", "aug_movement", "search_s", "train_s", "cost_s",
@@ -35,7 +38,8 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         invariance = record.get("invariance") or {}
         row["invariance"] = invariance.get("score")
         row["agreement"] = invariance.get("agreement")
-        learning = record.get("learning") or {}  # bench/diagnostics.py: did the learned augmentation move?
+        learning = record.get("learning")  # bench/diagnostics.py: did the learned augmentation move?
+        learning = learning if isinstance(learning, dict) else {}
         row["aug_movement"] = learning.get("movement")
         row["aug_not_moved"] = learning.get("not_moved")
         row["cost_s"] = (row["search_s"] or 0.0) + (row["train_s"] or 0.0)  # the method's cost
@@ -107,7 +111,7 @@ TABLE_NOTE = ("Test {label}: mean ± sample std over the n seeds whose run is ok
               "learn no augmentation. Times: mean seconds per run.")
 
 
-def _movement(row: pd.Series, n: int) -> str:
+def movement_cell(row: pd.Series, n: int) -> str:
     """The "aug moved" cell: mean movement over seeds, and the flag where it did not move."""
     if n == 0 or pd.isna(row["aug_movement_mean"]):
         return "–"
@@ -131,7 +135,7 @@ def table_rows(summary: pd.DataFrame, metric: str) -> tuple[list[str], list[list
         n = int(row["n"])
         rows.append([row["method"], f"{row['width']:g}", *([str(row['depth'] or "–")] if show_depth else []), str(n),
                      _mean_std(row, "test_metric", n), _mean_std(row, "val_metric", n),
-                     _mean_std(row, "invariance", n), _num(row["agreement_mean"]) if n else "–", _movement(row, n),
+                     _mean_std(row, "invariance", n), _num(row["agreement_mean"]) if n else "–", movement_cell(row, n),
                      _seconds(row["search_s_mean"]) if n else "–", _seconds(row["train_s_mean"]) if n else "–",
                      f"{int(row['n_params']):,}" if row["n_params"] is not None and not pd.isna(row["n_params"])
                      else "–", row["status"]])
@@ -210,7 +214,9 @@ def write_tables(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             path = out_dir / f"{task}.{profile}.learned_augmentation.csv"
             learned.round(6).to_csv(path, index=False)
             written.append(path)
-    written += write_stat_tables(records, out_dir)
+    written += write_stat_tables(statistics_views(records), out_dir)
+    written += write_tuned_tables(records, out_dir)
+    written += write_search_gain_tables(records, out_dir)
     runs = out_dir / "runs.csv"
     records_frame(records).to_csv(runs, index=False)
     return [*written, runs]

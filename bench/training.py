@@ -17,6 +17,12 @@ from bench.api import Method, Profile, Split
 from bench.errors import NonFiniteError, UserError
 from bench.metrics import METRICS
 
+# Validation examples scored after each epoch when no selection reads the scores (no
+# ``select_best_val``, no ``patience``): the per-epoch scores are then only a learning
+# curve in the record, so a fixed subset draws it at a fraction of the cost, and the
+# runner still scores the whole validation split once at the end (``val_metric``).
+MONITOR_EXAMPLES = 256
+
 
 def iterate_batches(split: Split, batch_size: int, shuffle: bool, generator: torch.Generator | None = None
                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -88,7 +94,9 @@ def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str
 
     Training steps are timed under the timer's ``train`` phase and validation under
     ``eval``. With ``select_best_val`` the weights (model and augmentation) of the
-    best validation epoch are restored at the end; ``patience`` stops early.
+    best validation epoch are restored at the end; ``patience`` stops early. Without
+    either, each epoch is validated on the first ``MONITOR_EXAMPLES`` validation
+    examples only (the entry's ``val_n`` says how many).
     """
     ctx = method.ctx
     profile, data = ctx.profile, ctx.data
@@ -98,6 +106,9 @@ def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str
     history: list[dict[str, Any]] = []
     best_value, best_state, since_best = -math.inf, None, 0
     steps = 0  # optimiser steps so far: learned augmentations are plotted against it
+    monitor = data.val
+    if monitor is not None and not profile.select_best_val and profile.patience is None:
+        monitor = Split(monitor.x[:MONITOR_EXAMPLES], monitor.y[:MONITOR_EXAMPLES])
     ctx.progress.start("train", profile.epochs)
     for epoch in range(profile.epochs):
         with timer.phase("train"):
@@ -120,10 +131,10 @@ def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str
         if not math.isfinite(train_loss):
             raise NonFiniteError(f"training loss is {train_loss} in epoch {epoch}")
         entry: dict[str, Any] = {"epoch": epoch, "step": steps, "train_loss": train_loss}
-        if data.val is not None:
+        if monitor is not None:
             with timer.phase("eval"):
-                val = evaluate_split(method, data.val, profile.eval_batch_size)
-            entry["val"] = val
+                val = evaluate_split(method, monitor, profile.eval_batch_size)
+            entry["val"], entry["val_n"] = val, len(monitor)
             value = val[method.task.metric] * (1 if metric.higher_is_better else -1)
             if value > best_value:
                 best_value, since_best = value, 0

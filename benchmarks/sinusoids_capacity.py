@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import launch, store  # noqa: E402
 from bench.config import RunConfig  # noqa: E402
 from bench.registry import load_registry  # noqa: E402
-from bench.report import load_published  # noqa: E402
+from bench.report_published import load_published  # noqa: E402
 from bench.config import run_id_of  # noqa: E402
 from bench.runner import RunOptions  # noqa: E402
 from bench.suites import expand, load_suite  # noqa: E402

@@ -165,6 +165,7 @@ class MnistRot(Task):
                                  "translate_x,translate_y,rotate,shear_x,shear_y",
                        "aug_lr": 5e-4, "aug_weight_decay": 1.0}
     reference_symmetry = "SO(2): rotation by an angle uniform in [-pi, pi]"
+    reference_extent = {"rotate": (180.0, "degrees")}
     fixed_augmentation = "random rotation by an angle uniform in [-pi, pi]"
     profiles = {
         "smoke": Profile(epochs=1, batch_size=64, lr=1e-3, eval_batch_size=256,

@@ -74,6 +74,7 @@ class MnistUpDown(Task):
     augnet_defaults = {"layers": "translate_x,translate_y,rotate,shear_x,shear_y", "aug_lr": 5e-4,
                        "aug_weight_decay": 1.0}
     reference_symmetry = "rotation by an angle uniform in [-pi/4, pi/4] (the labels' invariance)"
+    reference_extent = {"rotate": (45.0, "degrees")}
     fixed_augmentation = "random rotation by an angle uniform in [-pi/4, pi/4]"
     profiles = {
         "smoke": Profile(epochs=1, batch_size=64, lr=1e-3, eval_batch_size=256,

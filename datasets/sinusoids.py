@@ -118,6 +118,7 @@ class Sinusoids(Task):
     # AugNet's differentiable FrequencyShift spans 0-2 Hz (the library's default is 5 Hz).
     augmentation_kwargs = {"sfreq": SFREQ, "ranges": {"frequency_shift": 2.0}}
     reference_symmetry = "FrequencyShift with probability 1, shift uniform in +-0.5 Hz"
+    reference_extent = {"frequency_shift": (0.5, "Hz")}
     fixed_augmentation = "the 'oracle' FrequencyShift: probability 0.5, shift uniform in +-0.5 Hz"
     profiles = {
         "smoke": Profile(epochs=2, batch_size=32, lr=1e-2, weight_decay=1e-4,

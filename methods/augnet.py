@@ -64,6 +64,11 @@ layers by '|') replaces the modality's default, e.g. the sinusoid experiment's s
 FrequencyShift layer (``layers=frequency_shift``, ``init_magnitude=0.05``,
 ``penalty=0.8``, ``ncopies`` in {1, 4, 10}).
 
+Control (``learn_augmentation: False``, label ``augnet (learn_augmentation=False)``,
+issue 18): the layers stay at their initialisation (weights uniform, every mu at
+``init_magnitude``) and are applied as above, in training and with the copies at
+evaluation; only the trunk learns, with the same model and budget.
+
 Deviations: the ops are the shared library's (ranges and semantics in
 bench/augment); the augmentation group is stepped by the task profile's optimiser
 (Adam on the digit tasks, sinusoids and EEG as the official; SGD with Nesterov momentum
@@ -83,8 +88,9 @@ from torch import nn
 from torch.distributions import Categorical
 
 from bench.api import Method, Task
-from bench.augment import Op, get_op
+from bench.augment import OPS, Op, get_op
 from bench.errors import UserError
+from bench.params import Param, log_uniform, uniform
 
 WEIGHT_TEMPERATURE = 0.01  # softmax temperature of the layer weights (official default)
 
@@ -187,6 +193,22 @@ def parse_layers(spec: Any) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(layer) for layer in layers)
 
 
+def normal_layers(spec: Any) -> Any:
+    """``spec`` in normal form (auto, null, or "a,b|c" without spaces), or ValueError naming the unknown
+    ops: checked against every op before any run, against the task's space later."""
+    if spec is None or spec == "auto":
+        return spec
+    try:
+        layers = parse_layers(spec)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+    unknown = sorted({n for layer in layers for n in layer} - set(OPS))
+    if unknown:
+        raise ValueError(f"ops separated by ',' and layers by '|' among the known ops; unknown: {', '.join(unknown)} "
+                         f"(`python run_bench.py list --ops`)")
+    return "|".join(",".join(layer) for layer in layers)
+
+
 def layer_config(task: Task, spec: Any) -> tuple[tuple[str, ...], ...]:
     """The op names of each layer for ``task``: the explicit ``spec``, or with ``auto``
     the task's declared layers (every op must be in the task's augmentation space), or
@@ -209,20 +231,26 @@ class AugNet(Method):
     name = "augnet"
     description = "AugNet: differentiable augmentation layers (weights, magnitudes) learned with the model; C-copy averaging."
     params = {
-        "layers": "auto",  # auto: the task's augnet_defaults, else DEFAULT_LAYERS; else "a,b|c"
-        "init_magnitude": 0.5,  # official CIFAR-10 / sleep default
-        "penalty": 0.5,  # lambda (official CIFAR-10 and Mario-Iggy)
-        "penalty_decay_after": 40,  # lambda / 10 for epochs > this (0-based); None: constant
-        "ncopies": 20,  # copies at evaluation (official CIFAR-10 and sleep)
+        # auto: the task's augnet_defaults, else DEFAULT_LAYERS; null: DEFAULT_LAYERS; else "a,b|c"
+        # (ops of a layer separated by ',', layers by '|'), every op in the task's augmentation space
+        "layers": Param("auto", object, check=normal_layers,
+                        allowed_text="auto, null or ops separated by ',' and layers by '|', "
+                                     "e.g. 'rotate,translate_x|scale'"),
+        "init_magnitude": Param(0.5, float, low=0, high=1, tune=uniform(0.05, 0.95)),  # official CIFAR-10 / sleep
+        "penalty": Param(0.5, float, low=0, tune=log_uniform(0.01, 2.0)),  # lambda (official CIFAR-10, Mario-Iggy)
+        # lambda / 10 for epochs > this (0-based); None: constant
+        "penalty_decay_after": Param(40, int, low=0, nullable=True),
+        "ncopies": Param(20, int, low=1),  # copies at evaluation (official CIFAR-10 and sleep)
         # the augmentation group's own optimiser settings; auto: the task's
         # augnet_defaults, else DEFAULT_AUG_OPTIMISER (official values: see the docstring)
-        "aug_lr": "auto",
-        "aug_weight_decay": "auto",
+        "aug_lr": Param("auto", float, low=0, low_exclusive=True, choices=("auto",), tune=log_uniform(1e-4, 1e-2)),
+        "aug_weight_decay": Param("auto", float, low=0, choices=("auto",)),
+        "learn_augmentation": Param(True, bool),  # False: the control, layers frozen at their initialisation
         # the trunk's lr and weight decay; None: the task profile's. The Mario-Iggy script
         # runs one Adam on every parameter (lr 5e-4, weight decay 1.0): with the trunk at
         # the profile's (glyphs quick: 3e-3, no decay) AugNet's layer drops rotate.
-        "trunk_lr": None,
-        "trunk_weight_decay": None,
+        "trunk_lr": Param(None, float, low=0, low_exclusive=True, nullable=True),
+        "trunk_weight_decay": Param(None, float, low=0, nullable=True),
     }
     profile_params = {"smoke": {"ncopies": 2}, "quick": {"ncopies": 4}}
     kind = "learned_invariance"
@@ -234,12 +262,16 @@ class AugNet(Method):
                     f"{task.name}; pass augnet.layers")
         return None
 
+    @classmethod
+    def check_params(cls, task: Task, hparams: dict[str, Any]) -> str | None:
+        try:
+            layer_config(task, hparams["layers"])
+        except UserError as exc:
+            return str(exc)
+        return None
+
     def __init__(self, ctx, model, hparams):
         super().__init__(ctx, model, hparams)
-        if int(hparams["ncopies"]) < 1:
-            raise UserError(f"augnet.ncopies must be at least 1, got {hparams['ncopies']}")
-        if not 0 <= float(hparams["init_magnitude"]) <= 1:
-            raise UserError(f"augnet.init_magnitude must be in [0, 1], got {hparams['init_magnitude']}")
         config = layer_config(self.task, hparams["layers"])
         if not config:
             raise UserError(f"augnet has no layers for {self.task.name}; pass augnet.layers")
@@ -253,15 +285,11 @@ class AugNet(Method):
         self.penalty_weight = float(hparams["penalty"])
         self.aug_lr = self._optimiser_setting("aug_lr", positive=True)
         self.aug_weight_decay = self._optimiser_setting("aug_weight_decay", positive=False)
-        self.trunk_settings = {}  # empty: the profile's
-        for key, name in (("trunk_lr", "lr"), ("trunk_weight_decay", "weight_decay")):
-            value = hparams[key]
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (name == "lr" and value == 0):
-                raise UserError(f"augnet.{key} must be null or a number {'> 0' if name == 'lr' else '>= 0'}, "
-                                f"got {value!r}")
-            self.trunk_settings[name] = float(value)
+        if not hparams["learn_augmentation"]:  # the control: no grad, the optimiser skips them
+            self.aug_layers.requires_grad_(False)
+        # the trunk's optimiser settings where given (checked by their Param); empty: the profile's
+        self.trunk_settings = {name: float(hparams[key]) for key, name in
+                               (("trunk_lr", "lr"), ("trunk_weight_decay", "weight_decay")) if hparams[key] is not None}
 
     def _optimiser_setting(self, key: str, positive: bool) -> float:
         """``hparams[key]``, or with ``auto`` the task's declared value, else the default."""

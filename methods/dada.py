@@ -83,6 +83,19 @@ Records: ``policy`` (the top-k and the search summary), ``learned_augmentation``
 ``augmentation_state()``, the ``learning`` diagnostic (``weights`` = softmax over the
 sub-policies, ``probabilities`` and ``magnitudes`` = levels of ops with a strength).
 
+Control (``learn_augmentation: False``, label ``dada (learn_augmentation=False)``):
+the random-policy control of issue 18, no search, in the same search space with the
+same retrain, model and budget. Drawn once at construction under the run's
+``augmentation_seed`` (which ignores this parameter, so each seed has one control
+policy): uniform sub-policy weights (the method's own start), so the top-k are
+``top_k`` candidates drawn uniformly without replacement (a random tie-break of equal
+weights: the stable sort of the method would pick the first pairs of the
+enumeration, all holding the first ops), and every probability and level uniform in
+[0, 1]. This is not the method's start: DADA starts deterministically at probability
+0.5 and level 0.5 (the identity of every signed op), a nearly unaugmenting policy;
+the issue asks for a random policy of the space, as the random-search baselines of
+the AutoAugment line. Its record has no ``search_history``; ``policy.search`` is None.
+
 Deviations (also in the README section "Methods: DADA"):
 - straight-through Gumbel instead of RELAX, exact second order instead of finite
   differences (above);
@@ -126,6 +139,7 @@ from bench.augment.core import PROBABILITY_EPS, blend, per_sample
 from bench.data import split_indices
 from bench.diagnostics import state_summary
 from bench.errors import NonFiniteError, UserError
+from bench.params import Param, log_uniform
 
 OPS_PER_SUB_POLICY = 2  # K = 2 in the paper and primitives.py
 # operation.py's ``random_mirror = True``: these ops flip the sign of their signed
@@ -263,11 +277,23 @@ class DadaPolicy(nn.Module):
         return {name: round(value, 6) for name, value in out.items()}
 
     @torch.no_grad()
-    def top_k(self, k: int) -> list[dict[str, Any]]:
+    def randomise_(self) -> torch.Tensor:
+        """The control's draw: every probability and level uniform in [0, 1] (the
+        weights keep their uniform start); returns a uniformly random order of the
+        sub-policies, the tie-break of ``top_k`` between equal weights."""
+        self.probabilities.copy_(torch.rand(self.probabilities.shape))
+        self.magnitudes.copy_(torch.rand(self.magnitudes.shape))
+        return torch.randperm(len(self.sub_policies))
+
+    @torch.no_grad()
+    def top_k(self, k: int, order: torch.Tensor | None = None) -> list[dict[str, Any]]:
         """The ``k`` sub-policies of largest weight (the official genotype, truncated),
-        with their softmax weight, probabilities and levels ("magnitude")."""
+        with their softmax weight, probabilities and levels ("magnitude"). ``order``:
+        the sub-policies' order before the stable sort by weight (ties keep it)."""
         share = torch.softmax(self.weights, dim=-1)
-        order = torch.sort(self.weights, descending=True, stable=True).indices[:k].tolist()
+        order = torch.arange(len(self.sub_policies)) if order is None else order.cpu()
+        ranked = torch.sort(self.weights.detach().cpu()[order], descending=True, stable=True).indices
+        order = order[ranked][:k].tolist()
         return [{"ops": [{"op": name, "probability": float(self.probabilities[i, s].clamp(0, 1)),
                           "magnitude": float(self.magnitudes[i, s].clamp(0, 1))}
                          for s, name in enumerate(self.sub_policies[i])],
@@ -342,20 +368,23 @@ class Dada(Method):
     description = ("DADA: bilevel augmentation search (Gumbel sub-policy weights, straight-through probabilities, "
                    "levels), one-step unrolled exact hypergradient via higher; retrain with the top-k policy.")
     params = {
-        "search_size": 4000,  # reduced training subset for the search (reduced CIFAR-10), half of it search-val
-        "search_epochs": 20,
-        "search_batch_size": 128,
-        "search_lr": 0.1,  # SGD of the search model (and the unrolled step)
-        "search_lr_min": 0.001,
-        "search_momentum": 0.9,
-        "search_weight_decay": 2e-4,
-        "grad_clip": 5.0,
-        "aug_lr": 0.005,  # Adam on the augmentation parameters
-        "aug_beta1": 0.5,
-        "aug_beta2": 0.999,
-        "temperature": 0.5,
-        "top_k": 25,
-        "cutout_length": 16,  # pixels, after the policy, on tasks with a policy base (official CIFAR configs); 0: off
+        # reduced training subset for the search (reduced CIFAR-10), half of it search-val
+        "search_size": Param(4000, int, low=4),
+        "search_epochs": Param(20, int, low=1),
+        "search_batch_size": Param(128, int, low=1),
+        "search_lr": Param(0.1, float, low=0),  # SGD of the search model (and the unrolled step)
+        "search_lr_min": Param(0.001, float, low=0),
+        "search_momentum": Param(0.9, float, low=0, high=1),
+        "search_weight_decay": Param(2e-4, float, low=0),
+        "grad_clip": Param(5.0, float, low=0),
+        "aug_lr": Param(0.005, float, low=0, tune=log_uniform(1e-3, 3e-2)),  # Adam on the augmentation parameters
+        "aug_beta1": Param(0.5, float, low=0, high=1),
+        "aug_beta2": Param(0.999, float, low=0, high=1),
+        "temperature": Param(0.5, float, low=1e-3, tune=log_uniform(0.1, 1.0)),
+        "top_k": Param(25, int, low=1),  # sub-policies kept (all, where the task has fewer)
+        # pixels, after the policy, on tasks with a policy base (official CIFAR configs); 0: off
+        "cutout_length": Param(16, int, low=0),
+        "learn_augmentation": Param(True, bool),  # False: the control, a random policy of the space without search
     }
     profile_params = {
         "smoke": {"search_size": 32, "search_epochs": 1, "search_batch_size": 8},
@@ -371,6 +400,7 @@ class Dada(Method):
         # The search policy lives from the start, so its initial state is recorded.
         self.search_policy = DadaPolicy(enumerate_sub_policies(ctx.task.augmentation_space),
                                         ctx.task.augmentation_kwargs, hparams["temperature"])
+        self.control_order = None if hparams["learn_augmentation"] else self.search_policy.randomise_()
 
     @classmethod
     def supports(cls, task: Task) -> str | None:
@@ -395,6 +425,12 @@ class Dada(Method):
 
     def search(self) -> dict[str, Any]:
         hp, task, ctx = self.hparams, self.task, self.ctx
+        if self.control_order is not None:  # the control: the random policy, no search
+            self.search_policy.requires_grad_(False)
+            self.policy = {"sub_policies": self.search_policy.top_k(int(hp["top_k"]), self.control_order),
+                           "n_candidates": len(self.search_policy.sub_policies),
+                           "selection": "uniform per example among the top-k", "estimator": None, "search": None}
+            return self.policy
         train = ctx.data.train
         n = min(int(hp["search_size"]), len(train))
         if n < 4:

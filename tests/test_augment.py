@@ -9,7 +9,7 @@ import torch
 from bench.augment import OPS, apply_with_probability, bernoulli_gate, get_op, ops_for
 from bench.augment.eeg import random_sign_flip_time_shift
 from bench.augment.geometry import rotate
-from bench.augment.image import equalize_images, random_crop_flip
+from bench.augment.image import random_crop_flip
 from bench.augment.lie import AFFINE_1D, AFFINE_2D, AFFINE_3D, FAMILIES, SE_3
 from bench.augment.points import random_rotation_translation, uniform_rotations
 
@@ -172,7 +172,7 @@ def test_equalize_matches_pil() -> None:
 
     torch.manual_seed(0)
     levels = (torch.rand(1, 1, 12, 12) ** 2 * 200).round()  # a skewed histogram
-    ours = equalize_images(levels / 255)[0, 0] * 255
+    ours = get_op("equalize").transform(levels / 255, None, training=False)[0, 0] * 255  # kornia's
     pil = ImageOps.equalize(Image.fromarray(levels[0, 0].to(torch.uint8).numpy()))
     assert torch.equal(ours.round().to(torch.uint8), torch.from_numpy(__import__("numpy").array(pil)))
 

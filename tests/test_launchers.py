@@ -16,7 +16,7 @@ import torch
 from bench import heartbeat, store
 from bench.cli import main
 from bench.errors import UserError
-from bench.launch import usable_cores
+from bench.threads import usable_cores
 from bench.slurm import executor_parameters, load_settings
 from tests.helpers import ROOT
 
@@ -28,16 +28,12 @@ def by_id(results: Path) -> dict[str, dict]:
     return {r["run_id"]: r for r in store.load_records(results)}
 
 
-def test_pool_gives_the_same_records_as_inline(tmp_path: Path) -> None:
-    # Each of 2 pool workers gets cores // 2 torch threads; CPU numbers are
-    # bit-identical for a given thread count, so inline runs with as many.
+def test_pool_gives_the_same_records_as_inline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # CPU numbers are bit-identical for a given thread count: pin it (an explicit
+    # OMP_NUM_THREADS wins over the free-core guess) for the inline run and the pool workers.
     worker_threads = max(1, usable_cores() // 2)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(worker_threads)
-    try:
-        assert main(["run", *SMOKE, "--results-dir", str(tmp_path / "inline")]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    monkeypatch.setenv("OMP_NUM_THREADS", str(worker_threads))
+    assert main(["run", *SMOKE, "--results-dir", str(tmp_path / "inline")]) == 0
     assert main(["run", *SMOKE, "--launcher", "pool", "-j", "2", "--results-dir", str(tmp_path / "pool")]) == 0
     inline, pool = by_id(tmp_path / "inline"), by_id(tmp_path / "pool")
     assert sorted(inline) == sorted(pool) and len(inline) == 2

@@ -26,7 +26,8 @@ def test_flatten_numbers_names_each_leaf_by_its_path() -> None:
 
 
 def record(method: str, width: float, seed: int, accuracy: float, invariance: float) -> dict[str, Any]:
-    history = [{"epoch": e, "train_loss": 1.0 / (e + 1), "augmentation": {"widths": {"rotate": 0.5 * e}}}
+    widths = {"translate_x": 0.01, "translate_y": 0.01, "rotate": 0.5, "scale": 0.01, "stretch": 0.01, "shear": 0.01}
+    history = [{"epoch": e, "train_loss": 1.0 / (e + 1), "augmentation": {**widths, "rotate": 0.5 * e}}
                for e in range(3)] if method == "augerino" else [{"epoch": 0, "train_loss": 1.0}]
     return {"run_id": f"{method}{width}{seed}", "task": "toy", "profile": "quick", "method": method, "label": method,
             "method_kind": "baseline", "width": width, "depth": None, "seed": seed, "status": "ok", "error": None,
@@ -40,7 +41,7 @@ def test_every_figure_of_a_width_sweep_is_written_as_png_and_pdf(tmp_path: Path)
     records = [record(m, w, s, 0.5 + 0.1 * w + 0.01 * s, 0.2 * w) for m in ("erm", "augerino")
                for w in (0.5, 1.0, 2.0) for s in (0, 1)]
     written = {p.name for p in write_plots(records, tmp_path)}
-    for figure in ("scores", "metric_vs_time", "metric_vs_width", "invariance_vs_width", "learned_augmentation",
+    for figure in ("scores", "metric_vs_time", "metric_vs_width", "invariance_vs_width", "learned_augerino",
                    "invariance_probe"):
         assert {f"toy.quick.{figure}.png", f"toy.quick.{figure}.pdf"} <= written, figure
     assert all((tmp_path / name).stat().st_size > 1000 for name in written)
@@ -49,7 +50,7 @@ def test_every_figure_of_a_width_sweep_is_written_as_png_and_pdf(tmp_path: Path)
 def test_a_single_width_draws_no_width_figures(tmp_path: Path) -> None:
     written = {p.name for p in write_plots([record("erm", 1.0, 0, 0.5, 0.1)], tmp_path)}
     assert "toy.quick.metric_vs_time.png" in written
-    assert not any("width" in name or "learned_augmentation" in name for name in written)
+    assert not any("width" in name or "learned_" in name for name in written)
 
 
 def test_short_labels_drop_parameters_shared_by_every_variant_of_a_method() -> None:

@@ -13,12 +13,13 @@ from bench import runner, store
 from bench.cli import build_parser, main, plan_runs
 from bench.registry import load_registry
 
-SELECT = ["--tasks", "sinusoids", "--methods", "erm", "--profile", "smoke", "--seeds", "0,1", "--no-progress"]
+SELECT = ["--tasks", "sinusoids", "--methods", "erm", "--profile", "smoke", "--seeds", "0,1", "--no-report",
+          "--no-progress"]
 
 
 def ids(results: Path) -> list[str]:
     registry = load_registry()
-    _, configs = plan_runs(build_parser().parse_args(["status", *SELECT[:-1], "--results-dir", str(results)]),
+    _, configs = plan_runs(build_parser().parse_args(["status", *SELECT[:-2], "--results-dir", str(results)]),
                            registry)
     return [runner.run_id_of(registry, c) for c in configs]
 
@@ -35,7 +36,7 @@ def test_a_record_path_that_is_a_folder_fails_that_run_only(tmp_path: Path, caps
     assert main(["run", *SELECT, "--results-dir", str(tmp_path)]) == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in err and f"cannot write {store.runs_dir(tmp_path) / first}.json" in err
-    assert "2 ok" in out and "1 record(s) NOT written" in out and "record not written" in out
+    assert "2 runs: 2 ok" in out and "1 record(s) NOT written" in out and "record not written" in out
     [kept] = (tmp_path / "unsaved").glob(f"{first}.*.json")
     assert json.loads(kept.read_text())["status"] == "ok"  # the computed result is not lost
     assert store.read_record(store.record_path(tmp_path, second))["status"] == "ok"  # the suite went on

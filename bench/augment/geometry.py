@@ -15,7 +15,9 @@ def warp(x: torch.Tensor, theta: torch.Tensor, padding_mode: str = "zeros") -> t
 
 
 def rotation_matrices(angles: torch.Tensor) -> torch.Tensor:
-    """2x3 matrices rotating images by ``angles`` (radians, counter-clockwise)."""
+    """2x3 matrices rotating images by ``angles`` (radians; a positive angle turns the
+    picture clockwise as displayed, rows downwards: the opposite sign to PIL's and
+    torchvision's rotate, tests/test_kornia_ops.py)."""
     cos, sin = angles.cos(), angles.sin()
     zero = torch.zeros_like(angles)
     # affine_grid maps output to input coordinates, so the inverse rotation goes here.

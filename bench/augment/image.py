@@ -10,7 +10,15 @@ ImageEnhance semantics, as AutoAugment and Faster AA do: out = d + f (x - d) wit
 degenerate image d black (brightness), the mean grey level (contrast), the greyscale
 image (colour) or the smoothed image (sharpness), and f = 1 + value. (kornia's
 adjust_brightness is additive and adjust_contrast multiplicative: not used.) Warps use
-zero padding. Unlike the official Faster AA code, TranslateX exists (it lists
+zero padding.
+
+kornia (``kornia.enhance``) runs equalize and solarize: same semantics as PIL /
+torchvision on uint8 levels and the same speed. The other ops are kept by hand where
+kornia's match is slower on the CPU by more than 10 % (benchmarks/augment_ops.py
+--kornia, docs/notes/house.md): warps (kornia.geometry's rotate is 2.8x slower: it
+builds pixel-space matrices and normalises them around the same affine_grid /
+grid_sample), posterize (kornia's casts to uint8 and shifts bits, 28x slower here,
+and is not differentiable in x), sharpness (kornia's 1.7x slower, same values). Unlike the official Faster AA code, TranslateX exists (it lists
 TranslateY twice) and posterize really quantises (its posterize is an identity).
 """
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import kornia
 import torch
 import torch.nn.functional as F
 
@@ -116,28 +125,14 @@ class Invert(Op):
         return 1 - x
 
 
-def equalize_images(x: torch.Tensor) -> torch.Tensor:
-    """PIL's ImageOps.equalize per channel, batched (256-bin histograms, PIL's LUT)."""
-    b, c, h, w = x.shape
-    levels = (x.detach().clamp(0, 1) * 255).round().long().reshape(b * c, h * w)
-    hist = torch.zeros(b * c, 256, device=x.device, dtype=torch.float64)
-    hist.scatter_add_(1, levels, torch.ones_like(levels, dtype=torch.float64))
-    last_nonzero = hist.gt(0).to(torch.int64).cumsum(1).argmax(1, keepdim=True)  # index of the last used level
-    step = ((hist.sum(1, keepdim=True) - hist.gather(1, last_nonzero)) / 255).floor()
-    before = torch.cumsum(hist, 1) - hist  # pixels strictly below each level
-    lut = ((before + (step / 2).floor()) / step.clamp_min(1)).floor().clamp(0, 255)
-    mapped = lut.gather(1, levels) / 255
-    out = torch.where(step > 0, mapped, levels.double() / 255)  # PIL leaves flat histograms unchanged
-    return out.to(x.dtype).reshape(b, c, h, w)
-
-
 @register
 class Equalize(Op):
     name, modality, kind, low, high, unit = "equalize", "image", "on_off", 0.0, 1.0, "probability"
     assumption = "Equalize: the label does not depend on the histogram of grey levels."
 
     def transform(self, x, value, training, **facts):
-        return straight_through_input(equalize_images(x), x)
+        # kornia's equalize is PIL's ImageOps.equalize per channel (exact on uint8 levels).
+        return straight_through_input(kornia.enhance.equalize(x.detach().clamp(0, 1)), x)
 
 
 @register
@@ -146,7 +141,7 @@ class Solarize(Op):
     assumption = "Solarize: the label does not change when grey levels above a threshold are inverted."
 
     def transform(self, x, value, training, **facts):
-        return torch.where(x < expand_to(value, x), x, 1 - x)
+        return kornia.enhance.solarize(x, thresholds=value.to(x.dtype))  # x < threshold kept, else 1 - x
 
 
 @register

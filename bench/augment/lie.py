@@ -18,6 +18,7 @@ Families (generators in homogeneous coordinates):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -113,3 +114,29 @@ SE_3 = LieFamily("se_3", "molecule", ("rotate_x", "rotate_y", "rotate_z", "trans
                  torch.stack(_ROTATIONS + _TRANSLATIONS))
 
 FAMILIES = {f.name: f for f in (AFFINE_2D, AFFINE_1D, AFFINE_3D, SE_3)}
+
+
+def family_of(names: set[str] | list[str]) -> LieFamily | None:
+    """The family whose generators are exactly ``names`` (a record keeps only the names)."""
+    return next((f for f in FAMILIES.values() if set(f.names) == set(names)), None)
+
+
+def half_range(family: LieFamily, name: str, width: float) -> tuple[float, str]:
+    """What a width means: the largest effect of generator ``name`` at width w
+    (t ~ U[-w/2, w/2]) in the generator's own unit. Rotations: w/2 radians;
+    translations: the shift (2D: a fraction of the image side, normalised coordinates
+    span 2; 3D: coordinate units, Angstrom for molecules); time shift: a fraction of
+    the window; scale, stretch, squeeze, time scale: the factor exp(w/2); shears
+    (symmetric generators): sinh(w/2)."""
+    t = width / 2
+    if name.startswith("rotate"):
+        return t, "radians"
+    if name.startswith("translate"):
+        if family.modality == "image":
+            return TRANS_SCALE_2D * t / 2, "fraction of the side"
+        return TRANS_SCALE_3D * t, "Angstrom"
+    if name == "time_shift":
+        return t / 2, "fraction of the window"
+    if name.startswith("shear"):
+        return math.sinh(t), "shear factor"
+    return math.exp(t), "scale factor"

@@ -1,0 +1,180 @@
+"""``readme --check | --write``: the README's published tables, regenerated from
+committed records.
+
+A block of the README between two marker comments is generated::
+
+    <!-- table:SUITE:TASK -->            result table(s) of TASK (every profile in the records)
+    <!-- table:SUITE:TASK:PROFILE -->    the result table of TASK at one profile
+    <!-- cost:SUITE -->                  cost of each method relative to erm, per task
+    ...generated text...
+    <!-- end -->
+
+SUITE names a folder under the records folder given on the command line (e.g.
+``docs/results`` holding ``quick/runs/*.json``). ``--write`` replaces each block's
+text; ``--check`` regenerates every block and exits 1 naming each block that differs.
+
+Tolerance. The records are the numbers: regenerating from the same committed records
+is identical on any machine (the check is exact). Records produced again on the same
+machine, same commit, seeds and threads, are identical too. On another machine CPU
+floating point differs, so for a fresh results folder ``--within-std`` accepts every
+"mean ± std" cell whose mean is within one published std of the README's mean, does
+not compare the cells without a std (seconds, prediction agreement, augmentation
+movement, single-seed values) nor the cost table, and requires the methods, widths,
+depths, n seeds, parameter counts and statuses to be identical.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+
+from bench import store
+from bench.errors import UserError
+from bench.table_format import markdown_table
+from bench.tables import records_frame, table_rows, task_tables
+
+BLOCK = re.compile(r"(<!-- (table|cost):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_-]+){0,2}) -->\n)(.*?)(<!-- end -->)", re.S)
+MEAN_STD = re.compile(r"^(-?[0-9][0-9,]*(?:\.[0-9]+)?) ± ([0-9][0-9,]*(?:\.[0-9]+)?)$")
+EXACT_COLUMNS = ("method", "task", "width", "depth", "n seeds", "params", "status")
+KIND_ORDER = {"baseline": 0, "learned_invariance": 1, "bilevel": 2}
+
+
+def result_tables(records: list[dict[str, Any]], task: str, profile: str | None) -> str:
+    found = {key: value for key, value in task_tables([r for r in records if r["task"] == task]).items()
+             if profile is None or key[1] == profile}
+    if not found:
+        raise UserError(f"readme: no records of task {task!r}" + (f" at profile {profile!r}" if profile else ""))
+    return "\n\n".join(markdown_table(*table_rows(summary, metric)) for _, (summary, metric) in sorted(found.items()))
+
+
+def cost_table(records: list[dict[str, Any]]) -> str:
+    """Per task, each method's search + train seconds (mean over its ok runs at width 1
+    without a depth) and the ratio to erm's."""
+    frame = records_frame(records)
+    frame = frame[(frame["status"] == "ok") & (frame["width"] == 1.0) & frame["depth"].isna()]
+    if frame.empty:
+        raise UserError("readme: no ok records at width 1 for the cost table")
+    kinds = dict(zip(frame["method"], frame["method_kind"]))
+    methods = sorted(kinds, key=lambda m: (m != "erm", KIND_ORDER.get(str(kinds[m]), 3), m))
+    header = ["task", *[f"{m} (search + retrain)" if kinds[m] == "bilevel" else m for m in methods]]
+    rows = []
+    for task, group in frame.groupby("task", sort=True):
+        means = group.groupby("method")[["search_s", "train_s"]].mean()
+        base = means.loc["erm"].sum() if "erm" in means.index else None
+        row = [task]
+        for m in methods:
+            if m not in means.index:
+                row.append("–")
+                continue
+            search, train = float(means.loc[m, "search_s"]), float(means.loc[m, "train_s"])
+            ratio = f" ({(search + train) / base:.2f}×)" if base else ""
+            searched = kinds[m] == "bilevel" or search > 0
+            row.append(f"{search:.1f} + {train:.1f} s{ratio}" if searched else f"{train:.1f} s{ratio}")
+        rows.append(row)
+    return markdown_table(header, rows)
+
+
+class Blocks:
+    """The generated text of each block, from ``records_root/<suite>`` (read once per suite)."""
+
+    def __init__(self, records_root: Path):
+        self.root = records_root
+        self.records: dict[str, list[dict[str, Any]]] = {}
+
+    def suite(self, name: str) -> list[dict[str, Any]]:
+        if name not in self.records:
+            self.records[name] = store.require_records(self.root / name)
+        return self.records[name]
+
+    def render(self, kind: str, suite: str, args: str) -> str:
+        parts = [p for p in args.split(":") if p]
+        if kind == "cost":
+            if parts:
+                raise UserError(f"readme: <!-- cost:{suite}{args} --> takes no task; write <!-- cost:{suite} -->")
+            return cost_table(self.suite(suite)) + "\n"
+        if not parts:
+            raise UserError(f"readme: <!-- table:{suite} --> needs a task: <!-- table:{suite}:TASK -->")
+        return result_tables(self.suite(suite), parts[0], parts[1] if len(parts) > 1 else None) + "\n"
+
+
+def blocks(text: str) -> list[re.Match]:
+    found = list(BLOCK.finditer(text))
+    if not found:
+        raise UserError("readme: no generated blocks (<!-- table:SUITE:TASK --> ... <!-- end -->) in the README")
+    return found
+
+
+def regenerate(text: str, records_root: Path) -> str:
+    source = Blocks(records_root)
+    return BLOCK.sub(lambda m: m.group(1) + source.render(m.group(2), m.group(3), m.group(4)) + m.group(6), text)
+
+
+def _cells(block: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in block.strip().splitlines()
+            if line.startswith("|")]
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def within_std(old: str, new: str) -> bool:
+    """Same table on another machine: the ``EXACT_COLUMNS`` identical, "mean ± std" cells
+    within one (old) std, other cells (seconds, agreement, movement: no std) not compared."""
+    old_rows, new_rows = _cells(old), _cells(new)
+    if len(old_rows) != len(new_rows):
+        return False
+    header: list[str] = []
+    for a_row, b_row in zip(old_rows, new_rows):
+        if a_row and a_row[0] in ("method", "task"):
+            header = a_row
+        if len(a_row) != len(b_row):
+            return False
+        for column, a, b in zip(header or a_row, a_row, b_row):
+            if a == b:
+                continue
+            if column in EXACT_COLUMNS:
+                return False
+            ma, mb = MEAN_STD.match(a), MEAN_STD.match(b)
+            if ma and not (mb and abs(_number(ma.group(1)) - _number(mb.group(1))) <= _number(ma.group(2))):
+                return False
+    return True
+
+
+def check(text: str, records_root: Path, std_tolerance: bool = False) -> list[str]:
+    """The blocks of ``text`` that the records do not reproduce (their opening markers)."""
+    source = Blocks(records_root)
+    differ = []
+    for m in blocks(text):
+        if m.group(2) == "cost" and std_tolerance:
+            continue  # seconds of another machine
+        new = source.render(m.group(2), m.group(3), m.group(4))
+        same = within_std(m.group(5), new) if std_tolerance else m.group(5) == new
+        if not same:
+            differ.append(m.group(1).strip())
+    return differ
+
+
+def readme_command(readme: Path, records_root: Path, write: bool, std_tolerance: bool) -> int:
+    if not readme.is_file():
+        raise UserError(f"readme: {readme} is not a file")
+    if not records_root.is_dir():
+        raise UserError(f"readme: records folder {records_root} is not a folder (it holds SUITE/runs/*.json)")
+    text = readme.read_text(encoding="utf-8")
+    blocks(text)
+    if write:
+        new = regenerate(text, records_root)
+        if new != text:
+            readme.write_text(new, encoding="utf-8")
+        print(f"{readme}: {len(blocks(new))} block(s) regenerated from {records_root}"
+              + ("" if new != text else " (unchanged)"))
+        return 0
+    differ = check(text, records_root, std_tolerance)
+    for marker in differ:
+        print(f"{readme}: block {marker} differs from what {records_root} gives "
+              f"(python run_bench.py readme --write --records {records_root})")
+    if not differ:
+        print(f"{readme}: every generated block matches the records in {records_root}"
+              + (" (within one std)" if std_tolerance else ""))
+    return 1 if differ else 0

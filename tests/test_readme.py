@@ -1,0 +1,84 @@
+"""``readme --check / --write``: the README's generated blocks (tables, cost table)
+are a function of committed records; an edited number is caught."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import store
+from bench.cli import main
+from tests.helpers import ROOT
+
+DATA = Path(__file__).parent / "data" / "records"
+README = "# Results\n\n<!-- table:demo:toy:quick -->\n<!-- end -->\n\nprose\n\n<!-- cost:demo -->\n<!-- end -->\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(DATA, store.runs_dir(tmp_path / "results" / "demo"))
+    (tmp_path / "README.md").write_text(README)
+    return tmp_path
+
+
+def readme(project: Path, *flags: str, records: str = "results") -> int:
+    return main(["readme", *flags, "--records", str(project / records), "--readme", str(project / "README.md")])
+
+
+def test_write_then_check_passes_and_an_edited_number_fails(project: Path, capsys: pytest.CaptureFixture) -> None:
+    assert readme(project, "--write") == 0
+    text = (project / "README.md").read_text()
+    assert "| erm | 1 | 3 | 0.8200 ± 0.0200 |" in text and "prose" in text
+    assert "| toy | 12.0 s (1.00×) | 30.0 + 10.0 s (3.33×) | 20.0 s (1.67×) |" in text
+    assert readme(project, "--check") == 0
+    capsys.readouterr()
+    (project / "README.md").write_text(text.replace("0.8200 ± 0.0200", "0.8300 ± 0.0200"))
+    assert readme(project, "--check") == 1
+    assert "block <!-- table:demo:toy:quick --> differs" in capsys.readouterr().out
+    (project / "README.md").write_text(text.replace("12.0 s (1.00×)", "11.0 s (1.00×)"))
+    assert readme(project, "--check") == 1
+
+
+def test_records_of_another_machine_pass_within_one_std_only(project: Path) -> None:
+    assert readme(project, "--write") == 0
+    other = store.runs_dir(project / "other" / "demo")
+    shutil.copytree(DATA, other)
+
+    def shift_erm(by: float) -> None:
+        for path in other.glob("00000000000000a*.json"):
+            record = json.loads((DATA / path.name).read_text())
+            record.update(test_metric=record["test_metric"] + by, train_s=record["train_s"] * 2,
+                          invariance={**record["invariance"], "agreement": 0.5})  # no std: not compared
+            path.write_text(json.dumps(record))
+
+    shift_erm(0.015)  # erm mean 0.8350 against 0.8200 ± 0.0200, and twice the seconds
+    assert readme(project, "--check", records="other") == 1  # not identical
+    assert readme(project, "--check", "--within-std", records="other") == 0
+    shift_erm(0.03)  # 0.8500: more than one std away
+    assert readme(project, "--check", "--within-std", records="other") == 1
+    shift_erm(0.0)
+    (other / "00000000000000a2.json").unlink()  # n seeds 2, not 3: never tolerated
+    assert readme(project, "--check", "--within-std", records="other") == 1
+
+
+def test_bad_markers_and_folders_are_one_clear_error(project: Path, capsys: pytest.CaptureFixture) -> None:
+    cases = [("<!-- table:demo -->\n<!-- end -->\n", "needs a task"),
+             ("<!-- table:demo:nosuchtask -->\n<!-- end -->\n", "no records of task 'nosuchtask'"),
+             ("<!-- table:missing:toy -->\n<!-- end -->\n", "no run records in"),
+             ("no markers here\n", "no generated blocks")]
+    for text, message in cases:
+        (project / "README.md").write_text(text)
+        assert readme(project, "--check") == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert readme(project, "--check", records="nowhere") == 2
+
+
+def test_the_committed_readme_matches_the_committed_records(capsys: pytest.CaptureFixture) -> None:
+    text = (ROOT / "README.md").read_text()
+    if "<!-- table:" not in text and "<!-- cost:" not in text:
+        pytest.skip("README.md has no generated blocks yet (the lead wires them with docs/results/<suite>/runs)")
+    assert main(["readme", "--check", "--records", str(ROOT / "docs" / "results"),
+                 "--readme", str(ROOT / "README.md")]) == 0, capsys.readouterr().out
