@@ -32,6 +32,7 @@ import torch
 
 from bench.augment import get_op
 from bench.figures import metric_label, save_figure
+from bench.recovery import legend_label
 from bench.report_blocks import Block, ReportInput
 
 CURVE_EXAMPLES = 256
@@ -70,8 +71,10 @@ def curve_figure(records: list[dict[str, Any]], task: str, profile: str, stem: P
     if not runs:
         return []
     by_label: dict[str, list[dict[str, list[float]]]] = {}
+    legend: dict[str, str] = {}
     for r in runs:
         by_label.setdefault(r.get("label") or r["method"], []).append(r["assumption_curves"])
+        legend[r.get("label") or r["method"]] = legend_label(r)
     ops = list(runs[0]["assumption_curves"])
     magnitudes = runs[0].get("assumption_magnitudes") or list(CURVE_MAGNITUDES)
     cols = min(4, len(ops))
@@ -84,9 +87,9 @@ def curve_figure(records: list[dict[str, Any]], task: str, profile: str, stem: P
                 continue
             mean = [sum(v) / len(v) for v in zip(*lines)]
             style = {"color": "black", "linewidth": 2} if label == "erm" else {"color": f"C{i % 10}"}
-            ax.plot(magnitudes, mean, "-o", markersize=3, label=f"{label} (n={len(lines)})", **style)
+            ax.plot(magnitudes, mean, "-o", markersize=3, label=f"{legend[label]} (n={len(lines)})", **style)
         ax.set_title(op, fontsize=9)
-        ax.set_xlabel("magnitude (fraction of the op's range)", fontsize=7)
+        ax.set_xlabel("magnitude (fraction of range)", fontsize=7)
         ax.set_ylabel(metric_label(str(runs[0]["metric"])), fontsize=7)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(ops):]:
