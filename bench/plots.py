@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from bench import stats
+from bench.assumption_curves import curve_figure
 from bench.figures import save_figure, short_labels
 from bench.learned_plots import learned_figures
+from bench.recovery import rotation_range_figure
 from bench.search_gain_plots import search_gain_figures
 from bench.stat_plots import rank_figures, task_figures
 from bench.tuned import statistics_views
@@ -56,4 +58,6 @@ def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         mine = [r for r in records if r.get("task") == task and r.get("profile") == profile]
         written += learned_figures(mine, task, profile, out_dir)
         written += probe_heatmap(mine, task, profile, stem.with_name(stem.name + ".invariance_probe"))
+        written += rotation_range_figure(mine, task, profile, stem.with_name(stem.name + ".rotation_range"))
+        written += curve_figure(mine, task, profile, stem.with_name(stem.name + ".assumption_curves"))
     return written + rank_figures(frame, out_dir) + search_gain_figures(records, out_dir)

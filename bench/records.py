@@ -78,7 +78,13 @@ def _probe(v: Any) -> bool:
 def _history(v: Any) -> bool:
     return isinstance(v, list) and all(
         isinstance(e, dict) and _int(e.get("epoch")) and (e.get("train_loss") is None or is_number(e["train_loss"]))
+        and (e.get("step") is None or (_int(e["step"]) and e["step"] >= 0))
         and isinstance(e.get("val", {}), dict) and isinstance(e.get("augmentation", {}), dict) for e in v)
+
+
+def _curves(v: Any) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(c, list) and all(is_number(x) for x in c)
+                                       for k, c in v.items())
 
 
 def _learning(v: Any) -> bool:
@@ -105,6 +111,8 @@ FIELDS: dict[str, Callable[[Any], bool]] = {
     "invariance": _numbers(("score", "agreement")),
     "test": lambda v: isinstance(v, dict), "val": lambda v: isinstance(v, dict),
     "invariance_probe": _probe, "history": _history, "learning": _learning,
+    "augmentation_start": lambda v: isinstance(v, dict), "assumption_curves": _curves,
+    "assumption_magnitudes": lambda v: isinstance(v, list) and all(is_number(x) for x in v),
     "versions": lambda v: isinstance(v, dict), "git": lambda v: isinstance(v, dict),
     "host": lambda v: isinstance(v, dict),
 }

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import assumption_curves, claims, recovery
 from bench.plots import write_plots
 from bench.report_blocks import Block, ReportInput, Section
 from bench.report_published import published_section
@@ -32,6 +33,9 @@ SECTIONS: list[Section] = [
     statistics_section,
     search_gain_section,
     published_section,
+    recovery.report_section,
+    assumption_curves.report_section,
+    claims.report_section,
     not_run_section,
     environment_section,
 ]

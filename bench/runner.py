@@ -30,6 +30,7 @@ from bench.api import Method, RunContext, TaskData
 from bench.config import RunConfig, run_id_of, shared_code_hash
 from bench.errors import DataUnavailable, NonFiniteError, UserError
 from bench.metrics import METRICS, invariance_score
+from bench.assumption_curves import CURVE_MAGNITUDES, assumption_curves
 from bench.probe import invariance_probe
 from bench.progress import Progress
 from bench.registry import Registry, load_registry
@@ -151,9 +152,10 @@ def _train_and_evaluate(registry: Registry, config: RunConfig, options: RunOptio
     with timer.phase("search"):
         policy = method.search()
     searched_state = diagnostics.snapshot(method.augmentation_state())
+    augmentation_start = method.learned_augmentation()  # step 0 of the history's curves
     history = fit(method, timer, generator)
 
-    out: dict[str, Any] = {"history": history, "policy": policy,
+    out: dict[str, Any] = {"history": history, "policy": policy, "augmentation_start": augmentation_start,
                            "learned_augmentation": method.learned_augmentation(),
                            "learning": diagnostics.learning_record(start_state, searched_state,
                                                                    diagnostics.snapshot(method.augmentation_state())),
@@ -173,6 +175,12 @@ def _train_and_evaluate(registry: Registry, config: RunConfig, options: RunOptio
     with timer.phase("probe"), torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         out["invariance_probe"] = invariance_probe(represent, task.augmentation_space, dict(task.augmentation_kwargs),
                                                    data.test.x, profile.eval_batch_size, config.eval_seed)
+        with autocast(device, config.amp):
+            out["assumption_curves"] = assumption_curves(
+                method.predict, lambda outputs, targets: task.evaluate(outputs, targets, data.info), task.metric,
+                task.augmentation_space, dict(task.augmentation_kwargs), data.test.x, data.test.y,
+                profile.eval_batch_size, config.eval_seed)
+        out["assumption_magnitudes"] = list(CURVE_MAGNITUDES)
     primary = out["test"][task.metric]
     if not np.isfinite(primary):
         raise NonFiniteError(f"test {task.metric} is {primary}")

@@ -89,7 +89,8 @@ def evaluate_split(method: Method, split: Split, batch_size: int) -> dict[str, f
 
 
 def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str, Any]]:
-    """Train ``method`` for the profile's epochs; return the per-epoch history.
+    """Train ``method`` for the profile's epochs; return the per-epoch history (each
+    entry with the optimiser steps taken so far and the learned augmentation then).
 
     Training steps are timed under the timer's ``train`` phase and validation under
     ``eval``. With ``select_best_val`` the weights (model and augmentation) of the
@@ -104,6 +105,7 @@ def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str
     schedule = make_schedule(optimizer, profile)
     history: list[dict[str, Any]] = []
     best_value, best_state, since_best = -math.inf, None, 0
+    steps = 0  # optimiser steps so far: learned augmentations are plotted against it
     monitor = data.val
     if monitor is not None and not profile.select_best_val and profile.patience is None:
         monitor = Split(monitor.x[:MONITOR_EXAMPLES], monitor.y[:MONITOR_EXAMPLES])
@@ -119,6 +121,7 @@ def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                steps += 1
                 total += loss.detach()
                 n_batches += 1
             if schedule is not None:
@@ -127,7 +130,7 @@ def fit(method: Method, timer: Any, generator: torch.Generator) -> list[dict[str
             train_loss = (total / max(1, n_batches)).item()  # one sync per epoch
         if not math.isfinite(train_loss):
             raise NonFiniteError(f"training loss is {train_loss} in epoch {epoch}")
-        entry: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
+        entry: dict[str, Any] = {"epoch": epoch, "step": steps, "train_loss": train_loss}
         if monitor is not None:
             with timer.phase("eval"):
                 val = evaluate_split(method, monitor, profile.eval_batch_size)

@@ -246,6 +246,11 @@ class AugNet(Method):
         "aug_lr": Param("auto", float, low=0, low_exclusive=True, choices=("auto",), tune=log_uniform(1e-4, 1e-2)),
         "aug_weight_decay": Param("auto", float, low=0, choices=("auto",)),
         "learn_augmentation": Param(True, bool),  # False: the control, layers frozen at their initialisation
+        # the trunk's lr and weight decay; None: the task profile's. The Mario-Iggy script
+        # runs one Adam on every parameter (lr 5e-4, weight decay 1.0): with the trunk at
+        # the profile's (glyphs quick: 3e-3, no decay) AugNet's layer drops rotate.
+        "trunk_lr": Param(None, float, low=0, low_exclusive=True, nullable=True),
+        "trunk_weight_decay": Param(None, float, low=0, nullable=True),
     }
     profile_params = {"smoke": {"ncopies": 2}, "quick": {"ncopies": 4}}
     kind = "learned_invariance"
@@ -282,6 +287,9 @@ class AugNet(Method):
         self.aug_weight_decay = self._optimiser_setting("aug_weight_decay", positive=False)
         if not hparams["learn_augmentation"]:  # the control: no grad, the optimiser skips them
             self.aug_layers.requires_grad_(False)
+        # the trunk's optimiser settings where given (checked by their Param); empty: the profile's
+        self.trunk_settings = {name: float(hparams[key]) for key, name in
+                               (("trunk_lr", "lr"), ("trunk_weight_decay", "weight_decay")) if hparams[key] is not None}
 
     def _optimiser_setting(self, key: str, positive: bool) -> float:
         """``hparams[key]``, or with ``auto`` the task's declared value, else the default."""
@@ -302,10 +310,10 @@ class AugNet(Method):
         return torch.cat([layer.magnitudes * layer.weights for layer in self.aug_layers]).norm()
 
     def param_groups(self) -> list[dict[str, Any]]:
-        """The trunk under the profile's lr and weight decay; the augmentation layers
-        under AugNet's own."""
+        """The trunk under the profile's lr and weight decay (or ``trunk_lr`` /
+        ``trunk_weight_decay``); the augmentation layers under AugNet's own."""
         aug = {"params": list(self.aug_layers.parameters()), "lr": self.aug_lr, "weight_decay": self.aug_weight_decay}
-        return [{"params": list(self.model.parameters())}, aug]
+        return [{"params": list(self.model.parameters()), **self.trunk_settings}, aug]
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         penalty = self.penalty()
