@@ -173,8 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     merge = sub.add_parser("merge", help="merge results folders: per run the newest ok record wins")
     merge.add_argument("sources", nargs="+", type=Path, metavar="DIR", help="results folders (each with runs/)")
-    merge.add_argument("--into", type=results_path, required=True,
-                       help="results folder to merge into (created if needed)")
+    merge.add_argument("--into", type=Path, required=True, help="results folder to merge into (created if needed)")
 
     for name, text in (("table", "write CSV and Markdown tables from the records"),
                        ("plot", "write PNG and PDF plots from the records"),

@@ -174,8 +174,15 @@ def check_model_size(task: Task, profile: str, width: float, depth: int | None,
     if depth is not None and depth > depth_bound:
         raise UserError(f"depth {depth} of task {task.name!r} is above its bound {depth_bound}; "
                         "raise it explicitly with --max-depth")
-    with torch.device("meta"):
-        model = task.make_model(profile, width, depth)  # a UserError names the depths allowed
+    try:
+        with torch.device("meta"):
+            model = task.make_model(profile, width, depth)  # a UserError names the depths allowed
+    except (OverflowError, RuntimeError, ValueError, MemoryError) as exc:  # e.g. width 1e308: no such model
+        raise UserError(f"task {task.name!r} cannot build its model at width {width:g}, depth {depth} "
+                        f"({type(exc).__name__}: {str(exc)[:80]})") from None
+    if any(p.numel() == 0 for p in model.parameters()):
+        raise UserError(f"width {width:g} leaves a layer of task {task.name!r}'s model without units; "
+                        "use a larger width")
     n = sum(p.numel() for p in model.parameters())
     bound = max_params or task.max_params
     if n > bound:

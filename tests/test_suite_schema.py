@@ -79,6 +79,7 @@ def test_suite_that_is_not_a_mapping(capsys, tmp_path: Path) -> None:
     (["--tasks", "mnist_rot", "--depths", "3"], ("mnist_rot", "fixed depth")),  # not a failed record
     (["--depths", "100000"], ("depth 100000", "--max-depth")),
     (["--widths", "100000"], ("parameters", "--max-params")),
+    (["--tasks", "mnist_rot", "--widths", "1e308"], ("cannot build its model", "1e+308")),
     (["--tune", "0"], ("--tune", "positive integer")),
     (["--results-dir", ""], ("--results-dir", "must not be empty")),
     (["--results-dir", "x" * 300], ("--results-dir", "300 bytes", "255")),
