@@ -17,6 +17,7 @@ from torch import nn
 
 from bench import metrics
 from bench.errors import UserError
+from bench.params import Param, log_scale, log_uniform
 
 if TYPE_CHECKING:
     from bench.config import RunConfig
@@ -45,6 +46,20 @@ class Profile:
     shuffle: bool = True  # reshuffle the training batches every epoch; False: the split's order every epoch
     patience: int | None = None  # early stopping on the validation metric
     options: dict[str, Any] = field(default_factory=dict)
+
+
+# The profile fields a user (``--param train.lr=0.003``, a suite's ``train:``) and the
+# tuner may override, identically for every method: the shared optimiser settings and
+# the budget. Null means "the task profile's value"; an override equal to the
+# profile's value is dropped, so it gives the run id of the plain run.
+TRAIN_PARAMS: dict[str, Param] = {
+    "lr": Param(None, float, low=0, nullable=True, tune=log_scale(1.0),
+                help="learning rate of the profile's optimiser (0: a trainer that cannot learn)"),
+    "weight_decay": Param(None, float, low=0, nullable=True, tune=log_uniform(1e-6, 1e-2),
+                          help="weight decay of the model's parameters"),
+    "epochs": Param(None, int, low=1, nullable=True, help="training epochs"),
+    "batch_size": Param(None, int, low=1, nullable=True, help="training batch size"),
+}
 
 
 @dataclass
@@ -98,6 +113,11 @@ class Task:
     # whose output is a scalar (regression), its penultimate embedding ("embedding").
     invariance_representation: ClassVar[str] = "output"
     profiles: ClassVar[dict[str, Profile]] = {}
+    # Bounds on the model a suite may ask for (checked before any run; a user raises
+    # them with --max-params / --max-depth): a typo such as --depths 100000 is refused
+    # instead of running for minutes at gigabytes.
+    max_params: ClassVar[int] = 20_000_000
+    max_depth: ClassVar[int] = 100
     input_shape: ClassVar[tuple[int, ...]] = ()  # of one example, e.g. (1, 28, 28); for benchmarks
     params: ClassVar[dict[str, Any]] = {}  # tasks have no tunable params; kept for `list`
     # The candidate augmentation space: names of ops of the shared library
@@ -188,14 +208,15 @@ class Method(nn.Module):
     The harness calls, in order: ``search()`` once (timed as search), then, for each
     epoch of the profile, ``training_loss(x, y)`` on each training batch with the
     optimiser built from ``param_groups()``, and ``end_epoch(epoch)``; finally
-    ``predict`` on the test set and for the invariance score. Declare
-    hyper-parameters with their defaults in ``params``; their values for this run are
-    in ``self.hparams``.
+    ``predict`` on the test set and for the invariance score. Declare each
+    hyper-parameter in ``params`` as a ``bench.params.Param`` (default, type, allowed
+    values, tuning distribution); the harness has normalised and checked this run's
+    values (``self.hparams``) before any run started.
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    params: ClassVar[dict[str, Any]] = {}
+    params: ClassVar[dict[str, Param]] = {}
     # Per-profile overrides of ``params`` (e.g. a search budget that is smaller in
     # "smoke" than in "paper"): {"smoke": {"search_epochs": 1}, ...}.
     profile_params: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -221,6 +242,12 @@ class Method(nn.Module):
         """None if the method applies to ``task``, else the reason it does not."""
         if cls.modalities is not None and task.modality not in cls.modalities:
             return f"{cls.name} supports {', '.join(cls.modalities)} tasks, not {task.modality}"
+        return None
+
+    @classmethod
+    def check_params(cls, task: Task, hparams: dict[str, Any]) -> str | None:
+        """None if the (already type-checked) ``hparams`` fit ``task``, else what does
+        not fit and what is allowed; checked for every task of a suite before any run."""
         return None
 
     def search(self) -> dict[str, Any] | None:

@@ -8,10 +8,12 @@ code 2; a suite with failed runs exits with 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import yaml
 
@@ -24,8 +26,10 @@ SLURM_FLAGS = ("slurm_partition", "slurm_time", "slurm_gpus", "slurm_cpus", "slu
 DEFAULT_RESULTS = Path("results")
 
 
-def comma_list(kind: Callable[[str], Any], what: str, positive: bool = False) -> Callable[[str], tuple]:
-    """An argparse type for ``a,b,c`` lists with one clear message on bad items."""
+def comma_list(kind: Callable[[str], Any], what: str, positive: bool = False,
+               non_negative: bool = False) -> Callable[[str], tuple]:
+    """An argparse type for ``a,b,c`` lists with one clear message on bad items;
+    numbers must be finite (``nan`` and ``inf`` parse as floats, and are refused)."""
     def parse(text: str) -> tuple:
         items = [t.strip() for t in text.split(",")]
         if not all(items):
@@ -35,8 +39,12 @@ def comma_list(kind: Callable[[str], Any], what: str, positive: bool = False) ->
         except ValueError:
             raise argparse.ArgumentTypeError(f"malformed {what} list {text!r}: expected comma-separated "
                                              f"{kind.__name__} values") from None
+        if kind is float and not all(math.isfinite(v) for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be finite numbers, got {text!r}")
         if positive and any(v <= 0 for v in values):
             raise argparse.ArgumentTypeError(f"{what} must be positive, got {text!r}")
+        if non_negative and any(v < 0 for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be >= 0, got {text!r}")
         return values
     return parse
 
@@ -51,6 +59,30 @@ def method_param(text: str) -> tuple[str, str, Any]:
         return method, key, yaml.safe_load(value)
     except yaml.YAMLError:
         raise argparse.ArgumentTypeError(f"malformed value in --param {text!r}") from None
+
+
+NAME_MAX = 255  # bytes of one path component on the usual file systems (ext4, xfs, apfs, ntfs)
+
+
+def results_path(text: str) -> Path:
+    """``--results-dir``: non-empty, every component a name the file system accepts,
+    and inside a folder this user can write (checked before anything runs)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--results-dir must not be empty (it would write into the working folder); "
+                                         "e.g. --results-dir results")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError("--results-dir contains a NUL character")
+    path = Path(text)
+    long = [p for p in path.parts if len(os.fsencode(p)) > NAME_MAX]
+    if long:
+        raise argparse.ArgumentTypeError(f"--results-dir has a component of {len(os.fsencode(long[0]))} bytes "
+                                         f"({long[0][:20]}...); file systems accept at most {NAME_MAX}")
+    existing = next((p for p in (path, *path.absolute().parents) if os.path.lexists(p)), None)
+    if existing is not None and not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"--results-dir {text}: {existing} exists and is not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"--results-dir {text}: the folder {existing} is not writable by this user")
+    return path
 
 
 def _number(kind: Callable[[str], Any], what: str, ok: Callable[[Any], bool]) -> Callable[[str], Any]:
@@ -81,8 +113,16 @@ def add_selection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", type=comma_list(str, "tasks"), help="comma-separated tasks (replaces the suite's)")
     parser.add_argument("--methods", type=comma_list(str, "methods"), help="comma-separated methods (replaces the suite's)")
     parser.add_argument("--param", type=method_param, action="append", default=[], metavar="METHOD.KEY=VALUE",
-                        help="set a method hyper-parameter (repeatable)")
-    parser.add_argument("--seeds", type=comma_list(int, "seeds"), help="comma-separated integer seeds, e.g. 0,1,2")
+                        help="set a method hyper-parameter (repeatable); train.KEY=VALUE sets a shared training "
+                             "setting (lr, weight_decay, epochs, batch_size) for every method; see `list`")
+    parser.add_argument("--tune", type=positive_int, metavar="N",
+                        help="equal-budget tuning: N configurations per method x task (trial 0 = the defaults), "
+                             "selected by the validation metric in the tables")
+    parser.add_argument("--max-params", type=positive_int, metavar="N",
+                        help="raise (or lower) every task's bound on the model's parameter count")
+    parser.add_argument("--max-depth", type=positive_int, metavar="N", help="raise every task's bound on the depth")
+    parser.add_argument("--seeds", type=comma_list(int, "seeds", non_negative=True),
+                        help="comma-separated integer seeds >= 0, e.g. 0,1,2")
     parser.add_argument("--widths", type=comma_list(float, "widths", positive=True),
                         help="comma-separated width multipliers, e.g. 0.5,1")
     parser.add_argument("--depths", type=comma_list(int, "depths", positive=True),
@@ -90,7 +130,8 @@ def add_selection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=("smoke", "quick", "paper"), help="profile (replaces the suite's)")
     parser.add_argument("--amp", default="none", choices=("none", "bf16"),
                         help="mixed precision of training steps and predictions (part of the run id)")
-    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="output folder (default: results/)")
+    parser.add_argument("--results-dir", type=results_path, default=DEFAULT_RESULTS,
+                        help="output folder (default: results/)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,13 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     merge = sub.add_parser("merge", help="merge results folders: per run the newest ok record wins")
     merge.add_argument("sources", nargs="+", type=Path, metavar="DIR", help="results folders (each with runs/)")
-    merge.add_argument("--into", type=Path, required=True, help="results folder to merge into (created if needed)")
+    merge.add_argument("--into", type=results_path, required=True,
+                       help="results folder to merge into (created if needed)")
 
     for name, text in (("table", "write CSV and Markdown tables from the records"),
                        ("plot", "write PNG and PDF plots from the records"),
                        ("report", "write report.html (self-contained) and report.md from the records")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="folder with runs/ (default: results/)")
+        p.add_argument("--results-dir", type=results_path, default=DEFAULT_RESULTS,
+                       help="folder with runs/ (default: results/)")
 
     readme = sub.add_parser("readme", help="regenerate (--write) or check (--check) the README's published "
                             "tables from committed records (see docs/notes/records.md)")
@@ -176,6 +219,7 @@ def list_ops() -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     if args.ops:
         return list_ops()
+    from bench.api import TRAIN_PARAMS
     from bench.registry import load_registry
     from bench.suites import load_suite, suite_names
 
@@ -184,16 +228,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name, plugin in sorted(reg.methods.items()):
         modalities = ", ".join(plugin.cls.modalities) if plugin.cls.modalities else "all modalities"
         print(f"  {name:<16} {plugin.description}  [{plugin.cls.kind}; {modalities}]")
-        for key, value in plugin.defaults.items():
+        for key, param in plugin.declared.items():
             per_profile = {p: o[key] for p, o in plugin.cls.profile_params.items() if key in o}
-            extra = f"   ({', '.join(f'{p}: {v!r}' for p, v in per_profile.items())})" if per_profile else ""
-            print(f"      {key} = {value!r}{extra}")
+            extra = f"   (default in {', '.join(f'{p}: {v!r}' for p, v in per_profile.items())})" if per_profile else ""
+            print(f"      {key} = {param.default!r}   [{param.describe()}]{extra}")
+    print("Shared training settings (--param train.KEY=VALUE; null: the task profile's value):")
+    for key, param in TRAIN_PARAMS.items():
+        print(f"      {key} = {param.default!r}   [{param.describe()}]   {param.help}")
     print("Tasks:")
     for name, plugin in sorted(reg.tasks.items()):
         cls = plugin.cls
         print(f"  {name:<16} {plugin.description}")
         print(f"      modality={cls.modality} metric={cls.metric} profiles={','.join(cls.profiles)}")
         print(f"      reference symmetry: {cls.reference_symmetry}")
+        print(f"      model bounds: {cls.max_params:,} parameters, depth {cls.max_depth} (--max-params, --max-depth)")
     print("Suites:")
     for name in suite_names():
         print(f"  {name:<16} {load_suite(name).description}")
@@ -208,6 +256,8 @@ def plan_runs(args: argparse.Namespace, registry: Any) -> tuple[Any, list[Any]]:
     """The suite named by the selection flags, expanded into its runs."""
     from dataclasses import replace
 
+    from bench.api import TRAIN_PARAMS
+    from bench.params import normalise
     from bench.suites import MethodSpec, expand, load_suite
 
     suite = load_suite(args.suite)
@@ -216,11 +266,16 @@ def plan_runs(args: argparse.Namespace, registry: Any) -> tuple[Any, list[Any]]:
                                  depths=args.depths, profile=args.profile)
     params: dict[str, dict[str, Any]] = {}
     for method, key, value in args.param:
-        if method not in {m.name for m in suite.methods}:
+        if method != "train" and method not in {m.name for m in suite.methods}:
             raise UserError(f"--param names method {method!r}, which is not among the methods of this run")
         params.setdefault(method, {})[key] = value
+    for method, values in params.items():  # checked here, to name --param as the source
+        declared = TRAIN_PARAMS if method == "train" else registry.method(method).declared
+        params[method] = normalise(declared, values, method, "--param")
     suite = suite.with_overrides(methods=tuple(MethodSpec(m.name, {**m.params, **params.get(m.name, {})})
-                                               for m in suite.methods))
+                                               for m in suite.methods),
+                                 train={**suite.train, **params.get("train", {})}, tune_trials=args.tune,
+                                 max_params=args.max_params, max_depth=args.max_depth)
     configs, left_out = expand(suite, registry, strict=bool(args.tasks and args.methods))
     if args.command == "run":
         for line in left_out:
@@ -300,8 +355,9 @@ def write_outputs(results_dir: Path) -> Path:
     from bench import report, store, tables
 
     records = store.require_records(results_dir)
-    tables.write_tables(records, results_dir / "tables")
-    html_path, _ = report.write_report(records, results_dir)  # writes the plots too
+    with writing("the tables, plots and report", results_dir):
+        tables.write_tables(records, results_dir / "tables")
+        html_path, _ = report.write_report(records, results_dir)  # writes the plots too
     return html_path
 
 
@@ -324,15 +380,29 @@ def cmd_merge(args: argparse.Namespace) -> int:
     counts = merge(args.sources, args.into)
     archived = f" (the old records kept in {args.into / 'runs' / 'archive'})" if counts["replaced"] else ""
     print(f"merged {len(args.sources)} folder(s) into {args.into}: {counts['added']} added, "
-          f"{counts['replaced']} replaced{archived}, {counts['kept']} kept")
-    return 0
+          f"{counts['replaced']} replaced{archived}, {counts['kept']} kept"
+          + (f", {counts['not written']} NOT written (see the errors above)" if counts["not written"] else ""))
+    return 1 if counts["not written"] else 0
+
+
+@contextlib.contextmanager
+def writing(what: str, folder: Path) -> Iterator[None]:
+    """A file system refusal while writing outputs (a file where a folder should be, no
+    space) is one clear line, never a traceback; the records are only read."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise UserError(f"cannot write {what} in {folder}: {exc.strerror or exc}{where}") from None
 
 
 def cmd_table(args: argparse.Namespace) -> int:
     from bench import store, tables
 
     records = store.require_records(args.results_dir)
-    for path in tables.write_tables(records, args.results_dir / "tables"):
+    with writing("tables", args.results_dir / "tables"):
+        written = tables.write_tables(records, args.results_dir / "tables")
+    for path in written:
         print(path)
     return 0
 
@@ -341,7 +411,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from bench import plots, store
 
     records = store.require_records(args.results_dir)
-    written = plots.write_plots(records, args.results_dir / "plots")
+    with writing("plots", args.results_dir / "plots"):
+        written = plots.write_plots(records, args.results_dir / "plots")
     if not written:
         raise UserError(f"no plot drawn: no record in {store.runs_dir(args.results_dir)} is ok "
                         f"(`table --results-dir {args.results_dir}` lists the failed and skipped runs with reasons)")
@@ -354,7 +425,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench import report, store
 
     records = store.require_records(args.results_dir)
-    for path in report.write_report(records, args.results_dir):
+    with writing("the report", args.results_dir):
+        written = report.write_report(records, args.results_dir)
+    for path in written:
         print(path)
     return 0
 

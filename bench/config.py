@@ -88,12 +88,21 @@ class RunConfig:
     seed: int = 0
     method_params: dict[str, Any] = field(default_factory=dict, hash=False)
     amp: str = "none"  # mixed precision of training steps and predictions: none | bf16
+    # Overrides of the task profile's training settings (bench.api.TRAIN_PARAMS), only
+    # those that differ from the profile; absent from the id when empty, so ids from
+    # before they existed still hold.
+    train_params: dict[str, Any] = field(default_factory=dict, hash=False)
+    # Which trial of a tuning suite this run is (0 = the defaults); not part of what
+    # the experiment is (trial 0 is the plain run), recorded for the tables.
+    trial: int | None = field(default=None, compare=False)
 
     def semantic(self) -> dict[str, Any]:
         """What the experiment is (precision aside: same seeds with and without AMP)."""
         d = asdict(self)
         d["width"] = float(d["width"])
-        del d["amp"]
+        del d["amp"], d["trial"]
+        if not d["train_params"]:
+            del d["train_params"]
         return d
 
     def run_id(self, method_source_hash: str, task_source_hash: str, shared_code_hash: str) -> str:
@@ -143,6 +152,7 @@ class RunConfig:
     def label(self, defaults: dict[str, Any]) -> str:
         """Method name plus the parameters that differ from the method's defaults."""
         changed = {k: v for k, v in self.method_params.items() if defaults.get(k) != v}
+        changed.update({f"train.{k}": v for k, v in self.train_params.items()})
         precision = f" [{self.amp}]" if self.amp != "none" else ""
         if not changed:
             return f"{self.method}{precision}"

@@ -13,6 +13,7 @@ validated id, so a hostile folder cannot make merge write anywhere else.
 """
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,7 +51,7 @@ def source_records(folder: Path) -> list[dict[str, Any]]:
 
 
 def merge(sources: list[Path], into: Path) -> Counter:
-    """Merge ``sources`` into ``into``; return counts (added, replaced, kept)."""
+    """Merge ``sources`` into ``into``; return counts (added, replaced, kept, not written)."""
     if into.exists() and not into.is_dir():
         raise UserError(f"merge: --into {into} is a file, not a folder")
     per_source = [source_records(folder) for folder in sources]  # validate every input before writing
@@ -67,6 +68,12 @@ def merge(sources: list[Path], into: Path) -> Counter:
         if existing is not None and (existing == record or rank(existing) >= rank(record)):
             counts["kept"] += 1
             continue
-        store.write_record(into, record, archive_any=True)
+        try:
+            store.write_record(into, record, archive_any=True)
+        except OSError as exc:  # e.g. runs/<id>.json is a folder there: that record only, the others go on
+            print(f"error: merge: cannot write {store.record_path(into, run_id)}: {exc.strerror or exc}; "
+                  f"the record stays in the source folder", file=sys.stderr)
+            counts["not written"] += 1
+            continue
         counts["replaced" if existing is not None else "added"] += 1
     return counts

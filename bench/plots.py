@@ -18,6 +18,7 @@ from bench.figures import save_figure, short_labels
 from bench.learned_plots import learned_figures
 from bench.search_gain_plots import search_gain_figures
 from bench.stat_plots import rank_figures, task_figures
+from bench.tuned import statistics_views
 
 
 def probe_heatmap(records: list[dict[str, Any]], task: str, profile: str, stem: Path) -> list[Path]:
@@ -45,7 +46,7 @@ def probe_heatmap(records: list[dict[str, Any]], task: str, profile: str, stem: 
 
 def write_plots(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame = stats.score_frame(records)
+    frame = stats.score_frame(statistics_views(records))  # defaults, and tuned groups' selections
     written: list[Path] = []
     for (task, profile), mine_ok in frame.groupby(["task", "profile"], sort=True):
         # Tasks with no ok run have nothing to draw; the table lists why.

@@ -17,9 +17,10 @@ Tolerance. The records are the numbers: regenerating from the same committed rec
 is identical on any machine (the check is exact). Records produced again on the same
 machine, same commit, seeds and threads, are identical too. On another machine CPU
 floating point differs, so for a fresh results folder ``--within-std`` accepts every
-"mean ± std" cell whose mean is within one published std of the README's mean, and
-ignores the machine-dependent time columns and the cost table; every other cell
-(methods, widths, n seeds, parameters, status) must still be identical.
+"mean ± std" cell whose mean is within one published std of the README's mean, does
+not compare the cells without a std (seconds, prediction agreement, augmentation
+movement, single-seed values) nor the cost table, and requires the methods, widths,
+depths, n seeds, parameter counts and statuses to be identical.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from bench.tables import records_frame, table_rows, task_tables
 
 BLOCK = re.compile(r"(<!-- (table|cost):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_-]+){0,2}) -->\n)(.*?)(<!-- end -->)", re.S)
 MEAN_STD = re.compile(r"^(-?[0-9][0-9,]*(?:\.[0-9]+)?) ± ([0-9][0-9,]*(?:\.[0-9]+)?)$")
-TIME_COLUMNS = ("search s", "train s")
+EXACT_COLUMNS = ("method", "task", "width", "depth", "n seeds", "params", "status")
 KIND_ORDER = {"baseline": 0, "learned_invariance": 1, "bilevel": 2}
 
 
@@ -119,7 +120,8 @@ def _number(text: str) -> float:
 
 
 def within_std(old: str, new: str) -> bool:
-    """Same table up to "mean ± std" cells within one (old) std and the time columns."""
+    """Same table on another machine: the ``EXACT_COLUMNS`` identical, "mean ± std" cells
+    within one (old) std, other cells (seconds, agreement, movement: no std) not compared."""
     old_rows, new_rows = _cells(old), _cells(new)
     if len(old_rows) != len(new_rows):
         return False
@@ -130,10 +132,12 @@ def within_std(old: str, new: str) -> bool:
         if len(a_row) != len(b_row):
             return False
         for column, a, b in zip(header or a_row, a_row, b_row):
-            if a == b or column in TIME_COLUMNS:
+            if a == b:
                 continue
+            if column in EXACT_COLUMNS:
+                return False
             ma, mb = MEAN_STD.match(a), MEAN_STD.match(b)
-            if not (ma and mb and abs(_number(ma.group(1)) - _number(mb.group(1))) <= _number(ma.group(2))):
+            if ma and not (mb and abs(_number(ma.group(1)) - _number(mb.group(1))) <= _number(ma.group(2))):
                 return False
     return True
 

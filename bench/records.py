@@ -101,6 +101,7 @@ FIELDS: dict[str, Callable[[Any], bool]] = {
                                   "peak_memory_mb")},
     "n_params": lambda v: _int(v) and v >= 0, "n_params_method": _int,
     "method_params": lambda v: isinstance(v, dict),
+    "train_params": lambda v: isinstance(v, dict), "trial": lambda v: _int(v) and v >= 0,
     "invariance": _numbers(("score", "agreement")),
     "test": lambda v: isinstance(v, dict), "val": lambda v: isinstance(v, dict),
     "invariance_probe": _probe, "history": _history, "learning": _learning,

@@ -24,6 +24,7 @@ from typing import Any
 from bench.api import Method, Task
 from bench.config import file_hash
 from bench.errors import UserError
+from bench.params import Param, declared, defaults
 from bench.resources import check_resources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,12 +44,17 @@ class Plugin:
         return self.cls.description
 
     @property
+    def declared(self) -> dict[str, Param]:
+        """The declared hyper-parameters (a bare default is read as a Param of its type)."""
+        return declared(self.cls.params)
+
+    @property
     def defaults(self) -> dict[str, Any]:
-        return dict(self.cls.params)
+        return defaults(self.cls.params)
 
     def defaults_for(self, profile: str) -> dict[str, Any]:
         """The method's defaults with its overrides for ``profile`` applied."""
-        return {**self.cls.params, **getattr(self.cls, "profile_params", {}).get(profile, {})}
+        return {**self.defaults, **getattr(self.cls, "profile_params", {}).get(profile, {})}
 
 
 @dataclass
@@ -80,10 +86,24 @@ def _check_plugin(cls: type, base: type) -> str | None:
     if not isinstance(cls.description, str) or not cls.description.strip() or "\n" in cls.description.strip():
         return f"{cls.__name__}.description must be one non-empty line"
     if not isinstance(cls.params, dict):
-        return f"{cls.__name__}.params must be a dict of defaults"
-    for profile, overrides in getattr(cls, "profile_params", {}).items():
-        if not isinstance(overrides, dict) or set(overrides) - set(cls.params):
+        return f"{cls.__name__}.params must be a dict of Param declarations"
+    params = declared(cls.params)
+    for profile, overrides in {"": {}, **getattr(cls, "profile_params", {})}.items():
+        if not isinstance(overrides, dict) or set(overrides) - set(params):
             return f"{cls.__name__}.profile_params[{profile!r}] may only override keys of params"
+        # Defaults and overrides are values like any other: they must be allowed, and
+        # already in normal form (else a spelled-out default would change the run id).
+        for key, param in params.items():
+            value = overrides.get(key, param.default)
+            try:
+                ok = param.normalise(value) == value and type(param.normalise(value)) is type(value)
+            except ValueError as exc:
+                ok, why = False, str(exc)
+            else:
+                why = "a value in normal form (e.g. 1.0, not 1, for a number)"
+            if not ok:
+                where = f"profile_params[{profile!r}]" if profile else "params"
+                return f"{cls.__name__}.{where}[{key!r}] = {value!r} is not allowed: expected {why}"
     if base is Method:
         problem = check_resources(getattr(cls, "resources", {}), f"{cls.__name__}.resources")
         if problem:

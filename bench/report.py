@@ -20,7 +20,7 @@ from bench.plots import write_plots
 from bench.report_blocks import Block, ReportInput, Section
 from bench.report_published import published_section
 from bench.report_sections import (environment_section, learned_section, not_run_section, search_gain_section,
-                                   statistics_section, tasks_section)
+                                   statistics_section, tasks_section, tuned_section)
 from bench.report_summary import summary_section
 from bench.table_format import markdown_table
 
@@ -28,6 +28,7 @@ SECTIONS: list[Section] = [
     summary_section,
     tasks_section,
     learned_section,
+    tuned_section,
     statistics_section,
     search_gain_section,
     published_section,

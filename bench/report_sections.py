@@ -13,6 +13,7 @@ from bench.report_blocks import Block, ReportInput, first_line
 from bench.search_gain import search_gain_tables
 from bench.stat_tables import StatTable, stat_tables
 from bench.tables import table_note, table_rows, task_tables
+from bench.tuned import statistics_views, tuned_tables
 
 DATA_ROOT_HINT = ("A task skipped for missing data runs once its data is on disk: download it once (online) or "
                   "pass `--data-root DIR` to `python run_bench.py run` (the README says what each task expects).")
@@ -72,7 +73,13 @@ def table_blocks(heading: str, tables: list[StatTable], plots: list[Path]) -> li
 def statistics_section(report: ReportInput) -> list[Block]:
     """Paired differences to erm and fixed per task, then the ranks across tasks with
     their diagram, per profile (``bench.stat_tables``, ``bench.stat_plots``)."""
-    return table_blocks("Paired comparisons and ranks", stat_tables(report.records), report.plots)
+    return table_blocks("Paired comparisons and ranks", stat_tables(statistics_views(report.records)), report.plots)
+
+
+def tuned_section(report: ReportInput) -> list[Block]:
+    """Default vs tuned per task (``bench.tuned``: equal-budget tuning, selection by
+    the validation metric), where the records hold tuning trials."""
+    return table_blocks("Default vs tuned (equal-budget tuning)", tuned_tables(report.records), report.plots)
 
 
 def search_gain_section(report: ReportInput) -> list[Block]:

@@ -17,7 +17,7 @@ import random
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ def _base_record(registry: Registry, config: RunConfig, run_id: str, device: tor
         "run_id": run_id,
         **config.semantic(),
         "label": config.label(method.defaults_for(config.profile)),
+        "trial": config.trial,
         "method_kind": method.cls.kind,
         "modality": task_cls.modality,
         "metric": task_cls.metric,
@@ -133,7 +134,7 @@ def build_method(registry: Registry, ctx: RunContext, model: torch.nn.Module) ->
 def _train_and_evaluate(registry: Registry, config: RunConfig, options: RunOptions, device: torch.device,
                         timer: PhaseTimer, progress: Progress) -> dict[str, Any]:
     task = registry.task(config.task).cls()
-    profile = task.profile(config.profile)
+    profile = replace(task.profile(config.profile), **config.train_params)  # --param train.*
     with timer.phase("load"):
         data = load_task_data(registry, config, options.data_root).to(device)
 

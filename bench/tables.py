@@ -19,9 +19,11 @@ from bench.metrics import METRICS
 from bench.search_gain import write_search_gain_tables
 from bench.stat_tables import write_stat_tables
 from bench.table_format import latex_label, latex_table, markdown_table
+from bench.tuned import statistics_views, write_tuned_tables
 
 # The numbers taken from each record, by column name.
-RECORD_COLUMNS = ("run_id", "task", "profile", "method", "label", "method_kind", "width", "depth", "seed", "status",
+RECORD_COLUMNS = ("run_id", "task", "profile", "method", "label", "trial", "method_kind", "width", "depth", "seed",
+                  "status",
                   "error", "metric", "higher_is_better", "test_metric", "val_metric", "search_s", "train_s",
                   "eval_s", "total_s", "n_params", "n_params_method", "peak_memory_mb", "device")
 MEAN_COLUMNS = ("test_metric", "val_metric", "invariance", "agreement", "aug_movement", "search_s", "train_s", "cost_s",
@@ -212,7 +214,8 @@ def write_tables(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             path = out_dir / f"{task}.{profile}.learned_augmentation.csv"
             learned.round(6).to_csv(path, index=False)
             written.append(path)
-    written += write_stat_tables(records, out_dir)
+    written += write_stat_tables(statistics_views(records), out_dir)
+    written += write_tuned_tables(records, out_dir)
     written += write_search_gain_tables(records, out_dir)
     runs = out_dir / "runs.csv"
     records_frame(records).to_csv(runs, index=False)

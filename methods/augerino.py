@@ -56,6 +56,7 @@ default 4 applies to every task.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,7 @@ from torch import nn
 from bench.api import Method, RunContext, Task
 from bench.augment.lie import FAMILIES, LieFamily
 from bench.errors import UserError
+from bench.params import Param, log_uniform
 
 REG_PRESETS = {"light": 0.01, "standard": 0.05, "heavy": 0.1}
 SAFE_LIMIT = 10.0  # the "safe" losses drop the penalty on widths at or above this
@@ -106,6 +108,20 @@ def resolve_reg(value: Any) -> float:
                     f"got {value!r}")
 
 
+def normal_init(value: Any) -> Any:
+    """``init`` in normal form: "auto", a float, or a mapping name -> float (the names
+    are checked against the task's family in ``check_params``)."""
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if value == "auto":
+        return value
+    if number(value):
+        return float(value)
+    if isinstance(value, dict) and value and all(isinstance(k, str) and number(v) for k, v in value.items()):
+        return {k: float(v) for k, v in value.items()}
+    raise ValueError("auto, a number, or a mapping generator -> number (raw widths)")
+
+
 def augmentation_penalty(widths: torch.Tensor, kind: str, reg: float, safe: bool) -> torch.Tensor:
     """The term subtracted from the task loss (it rewards wide distributions).
 
@@ -141,9 +157,18 @@ class UniformLieAugmentation(nn.Module):
 class Augerino(Method):
     name = "augerino"
     description = "Augerino: learned uniform ranges over a Lie group of transformations, h(x) = E_g f(g x)."
-    params = {"reg": "auto", "ncopies": 4, "safe": True, "family": "auto", "init": "auto", "aug_lr": None,
-              "start": "official",  # official | isometric (see the docstring)
-              "learn_augmentation": True}  # False: the control, widths frozen at their initialisation
+    params = {
+        # lambda: auto (the modality's, MODALITY_DEFAULTS), a preset (REG_PRESETS) or a number
+        "reg": Param("auto", float, low=0, choices=("auto", *REG_PRESETS), tune=log_uniform(1e-4, 0.3)),
+        "ncopies": Param(4, int, low=1),  # copies averaged at evaluation (official default)
+        "safe": Param(True, bool),  # drop the penalty on widths >= SAFE_LIMIT (safe_unif_aug_loss)
+        "family": Param("auto", str, choices=("auto", *FAMILIES)),  # auto: the modality's (MODALITY_DEFAULTS)
+        "init": Param("auto", object, check=normal_init,
+                      allowed_text="auto, a number, or a mapping generator -> number (raw widths)"),
+        "aug_lr": Param(None, float, low=0, low_exclusive=True, nullable=True),  # None: the profile's learning rate
+        "start": Param("official", str, choices=STARTS),  # official | isometric (see the docstring)
+        "learn_augmentation": Param(True, bool),  # False: the control, widths frozen at their initialisation
+    }
     profile_params = {"smoke": {"start": "isometric"}, "quick": {"start": "isometric"}}
     kind = "learned_invariance"
 
@@ -151,6 +176,19 @@ class Augerino(Method):
     def supports(cls, task: Task) -> str | None:
         if task.modality not in MODALITY_DEFAULTS:
             return f"augerino has no transformation family for {task.modality or 'unknown'} tasks"
+        return None
+
+    @classmethod
+    def check_params(cls, task: Task, hparams: dict[str, Any]) -> str | None:
+        name = MODALITY_DEFAULTS[task.modality].family if hparams["family"] == "auto" else hparams["family"]
+        if FAMILIES[name].modality != task.modality:
+            fitting = [f.name for f in FAMILIES.values() if f.modality == task.modality]
+            return (f"augerino.family {name!r} does not fit {task.modality} task {task.name!r}; "
+                    f"use auto or one of: {', '.join(fitting)}")
+        init = hparams["init"]
+        if isinstance(init, dict) and set(init) - set(FAMILIES[name].names):
+            return (f"augerino.init names generators outside {name} "
+                    f"({', '.join(FAMILIES[name].names)}): {', '.join(sorted(set(init) - set(FAMILIES[name].names)))}")
         return None
 
     def __init__(self, ctx: RunContext, model: nn.Module, hparams: dict[str, Any]):

@@ -88,8 +88,9 @@ from torch import nn
 from torch.distributions import Categorical
 
 from bench.api import Method, Task
-from bench.augment import Op, get_op
+from bench.augment import OPS, Op, get_op
 from bench.errors import UserError
+from bench.params import Param, log_uniform, uniform
 
 WEIGHT_TEMPERATURE = 0.01  # softmax temperature of the layer weights (official default)
 
@@ -192,6 +193,22 @@ def parse_layers(spec: Any) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(layer) for layer in layers)
 
 
+def normal_layers(spec: Any) -> Any:
+    """``spec`` in normal form (auto, null, or "a,b|c" without spaces), or ValueError naming the unknown
+    ops: checked against every op before any run, against the task's space later."""
+    if spec is None or spec == "auto":
+        return spec
+    try:
+        layers = parse_layers(spec)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+    unknown = sorted({n for layer in layers for n in layer} - set(OPS))
+    if unknown:
+        raise ValueError(f"ops separated by ',' and layers by '|' among the known ops; unknown: {', '.join(unknown)} "
+                         f"(`python run_bench.py list --ops`)")
+    return "|".join(",".join(layer) for layer in layers)
+
+
 def layer_config(task: Task, spec: Any) -> tuple[tuple[str, ...], ...]:
     """The op names of each layer for ``task``: the explicit ``spec``, or with ``auto``
     the task's declared layers (every op must be in the task's augmentation space), or
@@ -214,16 +231,21 @@ class AugNet(Method):
     name = "augnet"
     description = "AugNet: differentiable augmentation layers (weights, magnitudes) learned with the model; C-copy averaging."
     params = {
-        "layers": "auto",  # auto: the task's augnet_defaults, else DEFAULT_LAYERS; else "a,b|c"
-        "init_magnitude": 0.5,  # official CIFAR-10 / sleep default
-        "penalty": 0.5,  # lambda (official CIFAR-10 and Mario-Iggy)
-        "penalty_decay_after": 40,  # lambda / 10 for epochs > this (0-based); None: constant
-        "ncopies": 20,  # copies at evaluation (official CIFAR-10 and sleep)
+        # auto: the task's augnet_defaults, else DEFAULT_LAYERS; null: DEFAULT_LAYERS; else "a,b|c"
+        # (ops of a layer separated by ',', layers by '|'), every op in the task's augmentation space
+        "layers": Param("auto", object, check=normal_layers,
+                        allowed_text="auto, null or ops separated by ',' and layers by '|', "
+                                     "e.g. 'rotate,translate_x|scale'"),
+        "init_magnitude": Param(0.5, float, low=0, high=1, tune=uniform(0.05, 0.95)),  # official CIFAR-10 / sleep
+        "penalty": Param(0.5, float, low=0, tune=log_uniform(0.01, 2.0)),  # lambda (official CIFAR-10, Mario-Iggy)
+        # lambda / 10 for epochs > this (0-based); None: constant
+        "penalty_decay_after": Param(40, int, low=0, nullable=True),
+        "ncopies": Param(20, int, low=1),  # copies at evaluation (official CIFAR-10 and sleep)
         # the augmentation group's own optimiser settings; auto: the task's
         # augnet_defaults, else DEFAULT_AUG_OPTIMISER (official values: see the docstring)
-        "aug_lr": "auto",
-        "aug_weight_decay": "auto",
-        "learn_augmentation": True,  # False: the control, layers frozen at their initialisation
+        "aug_lr": Param("auto", float, low=0, low_exclusive=True, choices=("auto",), tune=log_uniform(1e-4, 1e-2)),
+        "aug_weight_decay": Param("auto", float, low=0, choices=("auto",)),
+        "learn_augmentation": Param(True, bool),  # False: the control, layers frozen at their initialisation
     }
     profile_params = {"smoke": {"ncopies": 2}, "quick": {"ncopies": 4}}
     kind = "learned_invariance"
@@ -235,12 +257,16 @@ class AugNet(Method):
                     f"{task.name}; pass augnet.layers")
         return None
 
+    @classmethod
+    def check_params(cls, task: Task, hparams: dict[str, Any]) -> str | None:
+        try:
+            layer_config(task, hparams["layers"])
+        except UserError as exc:
+            return str(exc)
+        return None
+
     def __init__(self, ctx, model, hparams):
         super().__init__(ctx, model, hparams)
-        if int(hparams["ncopies"]) < 1:
-            raise UserError(f"augnet.ncopies must be at least 1, got {hparams['ncopies']}")
-        if not 0 <= float(hparams["init_magnitude"]) <= 1:
-            raise UserError(f"augnet.init_magnitude must be in [0, 1], got {hparams['init_magnitude']}")
         config = layer_config(self.task, hparams["layers"])
         if not config:
             raise UserError(f"augnet has no layers for {self.task.name}; pass augnet.layers")

@@ -139,6 +139,7 @@ from bench.augment.core import PROBABILITY_EPS, blend, per_sample
 from bench.data import split_indices
 from bench.diagnostics import state_summary
 from bench.errors import NonFiniteError, UserError
+from bench.params import Param, log_uniform
 
 OPS_PER_SUB_POLICY = 2  # K = 2 in the paper and primitives.py
 # operation.py's ``random_mirror = True``: these ops flip the sign of their signed
@@ -367,21 +368,23 @@ class Dada(Method):
     description = ("DADA: bilevel augmentation search (Gumbel sub-policy weights, straight-through probabilities, "
                    "levels), one-step unrolled exact hypergradient via higher; retrain with the top-k policy.")
     params = {
-        "search_size": 4000,  # reduced training subset for the search (reduced CIFAR-10), half of it search-val
-        "search_epochs": 20,
-        "search_batch_size": 128,
-        "search_lr": 0.1,  # SGD of the search model (and the unrolled step)
-        "search_lr_min": 0.001,
-        "search_momentum": 0.9,
-        "search_weight_decay": 2e-4,
-        "grad_clip": 5.0,
-        "aug_lr": 0.005,  # Adam on the augmentation parameters
-        "aug_beta1": 0.5,
-        "aug_beta2": 0.999,
-        "temperature": 0.5,
-        "top_k": 25,
-        "cutout_length": 16,  # pixels, after the policy, on tasks with a policy base (official CIFAR configs); 0: off
-        "learn_augmentation": True,  # False: the control, a random policy of the space without search
+        # reduced training subset for the search (reduced CIFAR-10), half of it search-val
+        "search_size": Param(4000, int, low=4),
+        "search_epochs": Param(20, int, low=1),
+        "search_batch_size": Param(128, int, low=1),
+        "search_lr": Param(0.1, float, low=0),  # SGD of the search model (and the unrolled step)
+        "search_lr_min": Param(0.001, float, low=0),
+        "search_momentum": Param(0.9, float, low=0, high=1),
+        "search_weight_decay": Param(2e-4, float, low=0),
+        "grad_clip": Param(5.0, float, low=0),
+        "aug_lr": Param(0.005, float, low=0, tune=log_uniform(1e-3, 3e-2)),  # Adam on the augmentation parameters
+        "aug_beta1": Param(0.5, float, low=0, high=1),
+        "aug_beta2": Param(0.999, float, low=0, high=1),
+        "temperature": Param(0.5, float, low=1e-3, tune=log_uniform(0.1, 1.0)),
+        "top_k": Param(25, int, low=1),  # sub-policies kept (all, where the task has fewer)
+        # pixels, after the policy, on tasks with a policy base (official CIFAR configs); 0: off
+        "cutout_length": Param(16, int, low=0),
+        "learn_augmentation": Param(True, bool),  # False: the control, a random policy of the space without search
     }
     profile_params = {
         "smoke": {"search_size": 32, "search_epochs": 1, "search_batch_size": 8},

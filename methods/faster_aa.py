@@ -78,6 +78,7 @@ from bench.api import Method, Split, Task
 from bench.augment import MODALITIES, Op, apply_with_probability, get_op
 from bench.diagnostics import state_summary
 from bench.errors import UserError
+from bench.params import Param, log_uniform
 from bench.training import iterate_batches
 
 
@@ -253,22 +254,23 @@ class FasterAutoAugment(Method):
     name = "faster_aa"
     description = "Faster AutoAugment: policy search by WGAN-GP density matching, then retrain with the policy."
     params = {
-        "num_sub_policies": 10,
-        "num_stages": 2,
-        "temperature": 0.05,  # softmax over the ops of a stage
-        "op_temperature": 0.1,  # relaxed Bernoulli of each op's probability
-        "search_chunks": 8,
-        "retrain_chunks": 16,
-        "search_n_train": 4000,  # paper (CIFAR-10): a reduced set of 4,000 images
-        "search_epochs": 20,
-        "search_batch_size": 128,  # half augmented, half real
-        "policy_lr": 1e-3,
-        "critic_lr": 1e-3,
-        "betas": [0.0, 0.999],
-        "task_loss_factor": 0.1,
-        "gp_factor": 10.0,
-        "critic_width": 1.0,  # the critic's width relative to the run's model (official: the same network)
-        "learn_augmentation": True,  # False: the control, the initial (random) policy without search
+        "num_sub_policies": Param(10, int, low=1),
+        "num_stages": Param(2, int, low=1),
+        "temperature": Param(0.05, float, low=1e-3),  # softmax over the ops of a stage
+        "op_temperature": Param(0.1, float, low=1e-3),  # relaxed Bernoulli of each op's probability
+        "search_chunks": Param(8, int, low=1),
+        "retrain_chunks": Param(16, int, low=1),
+        "search_n_train": Param(4000, int, low=2),  # paper (CIFAR-10): a reduced set of 4,000 images
+        "search_epochs": Param(20, int, low=1),
+        "search_batch_size": Param(128, int, low=2),  # half augmented, half real
+        "policy_lr": Param(1e-3, float, low=0, tune=log_uniform(1e-4, 1e-2)),
+        "critic_lr": Param(1e-3, float, low=0, tune=log_uniform(1e-4, 1e-2)),
+        "betas": Param([0.0, 0.999], list, item=float, low=0, high=1, length=2),
+        "task_loss_factor": Param(0.1, float, low=0, tune=log_uniform(0.01, 1.0)),
+        "gp_factor": Param(10.0, float, low=0),
+        # the critic's width relative to the run's model (official: the same network)
+        "critic_width": Param(1.0, float, low=1e-3),
+        "learn_augmentation": Param(True, bool),  # False: the control, the initial (random) policy without search
     }
     profile_params = {
         "smoke": {"search_n_train": 16, "search_epochs": 1, "search_batch_size": 16, "search_chunks": 2,
@@ -292,8 +294,6 @@ class FasterAutoAugment(Method):
         reason = self.supports(ctx.task)
         if reason is not None:
             raise UserError(reason)
-        if hparams["search_batch_size"] < 2:
-            raise UserError("faster_aa.search_batch_size must be at least 2 (half augmented, half real)")
         self.policy = Policy([get_op(name) for name in ctx.task.augmentation_space], ctx.task.augmentation_kwargs,
                              hparams["num_sub_policies"], hparams["num_stages"], hparams["temperature"],
                              hparams["op_temperature"])

@@ -9,13 +9,17 @@ import torch
 from torchvision.transforms import v2
 
 from bench.api import Method
+from bench.params import Param, int_uniform
 from bench.augment.per_image import apply_per_image
 
 
 class RandAugment(Method):
     name = "randaugment"
     description = "RandAugment (torchvision v2): N random ops at magnitude M, sampled per image."
-    params = {"num_ops": 2, "magnitude": 9}
+    params = {
+        "num_ops": Param(2, int, low=0, high=14, tune=int_uniform(1, 3)),  # of torchvision's 14 ops
+        "magnitude": Param(9, int, low=0, high=30, tune=int_uniform(1, 30)),  # of 31 bins
+    }
     kind = "baseline"
     modalities = ("image",)
 

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from bench import store
@@ -119,12 +120,12 @@ def test_readers_survive_hundreds_of_corrupted_records(tmp_path: Path, capsys: p
         assert "Traceback" not in err, (argv[0], err[-2000:])
         assert snapshot(tmp_path, (results, into)) == outside, argv[0]  # nothing written outside
         assert all((runs / name).read_bytes() == data for name, data in valid.items()), argv[0]  # none lost
+        if argv[0] == "table":  # (run writes the tables again, with the runs it reran)
+            runs_csv = pd.read_csv(results / "tables" / "runs.csv", dtype={"run_id": str})
         if argv[0] in ("table", "plot", "report"):
             assert err.count("warning: left out:") == n_files - len(accepted), argv[0]  # each bad file once
 
-    runs_csv = (results / "tables" / "runs.csv").read_text()
-    assert all(name[:-len(".json")] in runs_csv for name in accepted)
-    assert runs_csv.count("\n") == len(accepted) + 1  # header + the valid records only
+    assert sorted(runs_csv["run_id"]) == sorted(name[:-len(".json")] for name in accepted)  # the valid ones only
     merged = sorted(p.name for p in store.runs_dir(into).iterdir())
     assert merged == sorted(accepted)  # every valid record, nothing else
     # run reran the suite's runs whose files were corrupted (the corrupted ones are archived).

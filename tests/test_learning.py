@@ -10,7 +10,7 @@ apply to the 1-op ``sinusoids`` task run there (a fraction of a second); the
 image-only and multi-op bilevel methods run on ``mnist_rot``.
 
 "Clearly": a classifier must beat the best constant predictor on the test split
-(its majority-class frequency, at least chance) by 4 binomial standard errors of
+(its majority-class frequency, at least chance) by 3 binomial standard errors of
 that frequency; a regressor's MAE must be below 0.9 x the MAE of the best constant
 (the test median). ``INVBENCH_BREAK_TRAINER=lr0`` or ``=noise`` breaks the trainer
 for every test here (learning rate 0 / training inputs replaced by noise) to show
@@ -45,7 +45,7 @@ WIDTH = {"sinusoids": "16"}  # the default width 1 is 2 hidden neurons: the capa
 CASES = [("erm", "sinusoids"), ("fixed", "sinusoids"), ("augerino", "sinusoids"), ("augnet", "sinusoids"),
          ("dada", "mnist_rot"), ("faster_aa", "mnist_rot"), ("randaugment", "mnist_rot"),
          ("trivialaugment", "mnist_rot"), ("erm", "qm9_lumo"), ("erm", "qm9_gap")]
-Z = 4.0  # binomial standard errors above the best constant predictor
+Z = 3.0  # binomial standard errors above the best constant predictor (one-sided p < 0.0014 by chance)
 REGRESSION_FRACTION = 0.9
 
 
@@ -87,7 +87,8 @@ def learning_budget(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run_one(method: str, task: str, results: Path) -> dict[str, Any]:
     assert main(["run", "--tasks", task, "--methods", method, "--profile", "smoke", "--seeds", "0",
-                 "--widths", WIDTH.get(task, "1"), "--results-dir", str(results), "--no-progress"]) == 0
+                 "--widths", WIDTH.get(task, "1"), "--results-dir", str(results), "--no-progress",
+                 "--no-report"]) == 0
     [record] = store.load_records(results)
     assert record["status"] == "ok", record["error"]
     return record

@@ -140,4 +140,4 @@ def test_entry_point_plugins_are_registered(tmp_path: Path) -> None:
 def test_method_params_are_validated() -> None:
     result = run_cli("run", "--suite", "smoke", "--tasks", "mnist_rot", "--param", "erm.nope=1", "--results-dir", "/tmp/unused-invbench")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["error: method 'erm' has no parameter nope; its parameters: none"]
+    assert result.stderr.strip().splitlines() == ["error: method 'erm' has no parameter nope (--param); its parameters: none"]

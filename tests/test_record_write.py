@@ -13,12 +13,13 @@ from bench import runner, store
 from bench.cli import build_parser, main, plan_runs
 from bench.registry import load_registry
 
-SELECT = ["--tasks", "sinusoids", "--methods", "erm", "--profile", "smoke", "--seeds", "0,1", "--no-progress"]
+SELECT = ["--tasks", "sinusoids", "--methods", "erm", "--profile", "smoke", "--seeds", "0,1", "--no-report",
+          "--no-progress"]
 
 
 def ids(results: Path) -> list[str]:
     registry = load_registry()
-    _, configs = plan_runs(build_parser().parse_args(["status", *SELECT[:-1], "--results-dir", str(results)]),
+    _, configs = plan_runs(build_parser().parse_args(["status", *SELECT[:-2], "--results-dir", str(results)]),
                            registry)
     return [runner.run_id_of(registry, c) for c in configs]
 

@@ -154,3 +154,26 @@ def test_plot_of_only_failed_records_is_one_clear_error(tmp_path: Path, capsys: 
     assert main(["plot", "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no plot drawn: no record in" in err and len(err.strip().splitlines()) == 1
+
+
+def test_merge_into_a_folder_named_like_a_record_fails_that_record_only(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    source, into = tmp_path / "source", tmp_path / "into"
+    put(source, "00000000000000a0", GOOD)
+    put(source, "00000000000000a1", {**GOOD, "run_id": "00000000000000a1", "seed": 1})
+    (store.runs_dir(into) / "00000000000000a0.json").mkdir(parents=True)
+    assert main(["merge", str(source), "--into", str(into)]) == 1
+    out, err = capsys.readouterr()
+    assert "1 added" in out and "1 NOT written" in out and "Traceback" not in err
+    assert "cannot write" in err and "00000000000000a0.json" in err
+    assert store.read_record(store.record_path(into, "00000000000000a1"))["seed"] == 1
+
+
+@pytest.mark.parametrize("command, output", [("table", "tables"), ("plot", "plots"), ("report", "report.html")])
+def test_an_output_path_the_file_system_refuses_is_one_clear_error(tmp_path: Path, command: str, output: str,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    shutil.copytree(DATA, store.runs_dir(tmp_path))
+    (tmp_path / output).mkdir() if output.endswith(".html") else (tmp_path / output).write_text("a file")
+    assert main([command, "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
