@@ -11,7 +11,7 @@ curve where erm's falls). Where the probe (``bench.probe``) scores
 invariance at one magnitude, the curve reads the task metric over the whole range.
 
 Protocol (fixed for every run, so curves compare across methods and tasks):
-- the first ``CURVE_EXAMPLES`` = 256 test examples (CPU-cheap), the run's
+- the first ``CURVE_EXAMPLES`` = 128 test examples (CPU-cheap), the run's
   evaluation seed re-set before each op (same draws for every method of a seed);
 - magnitudes ``CURVE_MAGNITUDES`` = 0, 0.25, 0.5, 0.75, 1 of the op's range (the
   task's range overrides included, e.g. rotations to 180 degrees on the MNIST tasks),
@@ -35,7 +35,7 @@ from bench.figures import metric_label, save_figure
 from bench.recovery import legend_label
 from bench.report_blocks import Block, ReportInput
 
-CURVE_EXAMPLES = 256
+CURVE_EXAMPLES = 128  # CPU-cheap: 15 ops x 4 magnitudes x C copies per run
 CURVE_MAGNITUDES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 

@@ -9,7 +9,7 @@ Protocol (fixed for every run, so probes are comparable across methods):
 - ops with a strength (continuous, discrete) at magnitude ``PROBE_MAGNITUDE`` = 0.5,
   i.e. half of the op's documented range (with a random sign where symmetric);
 - on/off ops (flips, invert, equalize ...) at magnitude 1: always applied;
-- the first ``PROBE_EXAMPLES`` = 500 test examples, evaluation-mode ops (hard gates),
+- the first ``PROBE_EXAMPLES`` = 256 test examples, evaluation-mode ops (hard gates),
   the run's evaluation seed; the score is the median score of
   ``bench.metrics.invariance_score``.
 The probe is an audit, not part of a method's cost: its seconds are recorded as
@@ -25,7 +25,7 @@ from bench.augment import get_op
 from bench.metrics import invariance_score
 
 PROBE_MAGNITUDE = 0.5
-PROBE_EXAMPLES = 500
+PROBE_EXAMPLES = 256  # 500 took a third of a learned-invariance run (C copies each); the probe is an audit
 
 
 def probe_magnitude(kind: str) -> float:
