@@ -20,6 +20,7 @@ reproducible for a given thread count.
 from __future__ import annotations
 
 import os
+import time
 
 WAIT_POLICY = "PASSIVE"
 
@@ -34,8 +35,31 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+SAMPLE_S = 0.5  # how long busy_cores watches the machine
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat (None elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def busy_cores() -> float:
-    """The machine's one-minute load average, as cores busy with other work (0 where unknown)."""
+    """Cores busy with other work now: the machine's CPU use over ``SAMPLE_S`` seconds
+    (``/proc/stat``), else the one-minute load average (0 where unknown). Why not the
+    load average first: it lags by minutes, so a suite started right after another
+    job (even one of ours that has ended) would take one thread on an idle machine."""
+    before = _cpu_times()
+    if before is not None:
+        time.sleep(SAMPLE_S)
+        after = _cpu_times()
+        if after is not None and after[1] > before[1]:
+            return (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
     try:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
