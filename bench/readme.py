@@ -6,6 +6,7 @@ A block of the README between two marker comments is generated::
     <!-- table:SUITE:TASK -->            result table(s) of TASK (every profile in the records)
     <!-- table:SUITE:TASK:PROFILE -->    the result table of TASK at one profile
     <!-- cost:SUITE -->                  cost of each method relative to erm, per task
+    <!-- gain:SUITE:TASK -->             what each search buys over its control (search_gain table)
     ...generated text...
     <!-- end -->
 
@@ -31,12 +32,14 @@ from typing import Any
 
 from bench import store
 from bench.errors import UserError
+from bench.search_gain import search_gain_tables
 from bench.table_format import markdown_table
 from bench.tables import records_frame, table_rows, task_tables
 
-BLOCK = re.compile(r"(<!-- (table|cost):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_-]+){0,2}) -->\n)(.*?)(<!-- end -->)", re.S)
+BLOCK = re.compile(r"(<!-- (table|cost|gain):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_-]+){0,2}) -->\n)(.*?)(<!-- end -->)", re.S)
 MEAN_STD = re.compile(r"^(-?[0-9][0-9,]*(?:\.[0-9]+)?) ± ([0-9][0-9,]*(?:\.[0-9]+)?)$")
 EXACT_COLUMNS = ("method", "task", "width", "depth", "n seeds", "params", "status")
+SEARCH_SHOWN_S = 0.05  # mean search seconds below which a label is shown without a search phase
 KIND_ORDER = {"baseline": 0, "learned_invariance": 1, "bilevel": 2}
 
 
@@ -48,19 +51,34 @@ def result_tables(records: list[dict[str, Any]], task: str, profile: str | None)
     return "\n\n".join(markdown_table(*table_rows(summary, metric)) for _, (summary, metric) in sorted(found.items()))
 
 
+def gain_tables(records: list[dict[str, Any]], task: str) -> str:
+    """The search-gain table(s) of TASK (every profile with a method and its control)."""
+    found = [t for t in search_gain_tables(records) if t.stem.split(".")[0] == task]
+    if not found:
+        raise UserError(f"readme: no method paired with its learn_augmentation=False control on task {task!r}")
+    return "\n\n".join(markdown_table(t.header, t.rows) for t in found)
+
+
 def cost_table(records: list[dict[str, Any]]) -> str:
-    """Per task, each method's search + train seconds (mean over its ok runs at width 1
-    without a depth) and the ratio to erm's."""
+    """Per task, each method's (each label's) search + train seconds (mean over its ok
+    runs at width 1 without a depth) and the ratio to erm's."""
     frame = records_frame(records)
     frame = frame[(frame["status"] == "ok") & (frame["width"] == 1.0) & frame["depth"].isna()]
     if frame.empty:
         raise UserError("readme: no ok records at width 1 for the cost table")
-    kinds = dict(zip(frame["method"], frame["method_kind"]))
+    # One column per label: a method's learn_augmentation=False control (same method
+    # name) is its own column, not averaged into the method's.
+    frame = frame.assign(label=frame["label"].fillna(frame["method"]))
+    kinds = dict(zip(frame["label"], frame["method_kind"]))
     methods = sorted(kinds, key=lambda m: (m != "erm", KIND_ORDER.get(str(kinds[m]), 3), m))
-    header = ["task", *[f"{m} (search + retrain)" if kinds[m] == "bilevel" else m for m in methods]]
+    # Labels with a search phase (a control draws its policy in milliseconds: none).
+    mean_search = frame.groupby("label")["search_s"].mean()
+    searched = set(mean_search[mean_search >= SEARCH_SHOWN_S].index)
+    header = ["task", *[f"{m} (search + retrain)" if kinds[m] == "bilevel" and m in searched else m
+                        for m in methods]]
     rows = []
     for task, group in frame.groupby("task", sort=True):
-        means = group.groupby("method")[["search_s", "train_s"]].mean()
+        means = group.groupby("label")[["search_s", "train_s"]].mean()
         base = means.loc["erm"].sum() if "erm" in means.index else None
         row = [task]
         for m in methods:
@@ -69,8 +87,7 @@ def cost_table(records: list[dict[str, Any]]) -> str:
                 continue
             search, train = float(means.loc[m, "search_s"]), float(means.loc[m, "train_s"])
             ratio = f" ({(search + train) / base:.2f}×)" if base else ""
-            searched = kinds[m] == "bilevel" or search > 0
-            row.append(f"{search:.1f} + {train:.1f} s{ratio}" if searched else f"{train:.1f} s{ratio}")
+            row.append(f"{search:.1f} + {train:.1f} s{ratio}" if m in searched else f"{train:.1f} s{ratio}")
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -94,7 +111,11 @@ class Blocks:
                 raise UserError(f"readme: <!-- cost:{suite}{args} --> takes no task; write <!-- cost:{suite} -->")
             return cost_table(self.suite(suite)) + "\n"
         if not parts:
-            raise UserError(f"readme: <!-- table:{suite} --> needs a task: <!-- table:{suite}:TASK -->")
+            raise UserError(f"readme: <!-- {kind}:{suite} --> needs a task: <!-- {kind}:{suite}:TASK -->")
+        if kind == "gain":
+            if len(parts) > 1:
+                raise UserError(f"readme: <!-- gain:{suite}{args} --> takes one task: <!-- gain:{suite}:TASK -->")
+            return gain_tables(self.suite(suite), parts[0]) + "\n"
         return result_tables(self.suite(suite), parts[0], parts[1] if len(parts) > 1 else None) + "\n"
 
 

@@ -82,3 +82,22 @@ def test_the_committed_readme_matches_the_committed_records(capsys: pytest.Captu
         pytest.skip("README.md has no generated blocks yet (the lead wires them with docs/results/<suite>/runs)")
     assert main(["readme", "--check", "--records", str(ROOT / "docs" / "results"),
                  "--readme", str(ROOT / "README.md")]) == 0, capsys.readouterr().out
+
+
+def test_a_gain_block_needs_a_method_and_its_control(project: Path, capsys: pytest.CaptureFixture) -> None:
+    (project / "README.md").write_text("<!-- gain:demo:toy -->\n<!-- end -->\n")
+    assert readme(project, "--check") == 2  # the demo records hold no learn_augmentation=False control
+    assert "no method paired with its learn_augmentation=False control on task 'toy'" in capsys.readouterr().err
+
+
+def test_an_edited_search_gain_in_the_committed_readme_is_caught(tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- gain:quick:mnist_rot -->")
+    block = text[start:text.index("<!-- end -->", start)]
+    row = next(line for line in block.splitlines() if line.startswith("| dada |"))
+    cells = row.split(" | ")
+    gain = next(i for i, c in enumerate(cells) if c.startswith(("+", "-")) and "." in c)
+    cells[gain] = "+0.5000"  # a search gain nobody measured
+    edited = tmp_path / "README.md"
+    edited.write_text(text.replace(row, " | ".join(cells)))
+    assert main(["readme", "--check", "--records", str(ROOT / "docs" / "results"), "--readme", str(edited)]) == 1
