@@ -7,6 +7,7 @@ A block of the README between two marker comments is generated::
     <!-- table:SUITE:TASK:PROFILE -->    the result table of TASK at one profile
     <!-- cost:SUITE -->                  cost of each method relative to erm, per task
     <!-- gain:SUITE:TASK -->             what each search buys over its control (search_gain table)
+    <!-- tuned:SUITE:TASK -->            default vs tuned configuration per method (tuned table)
     ...generated text...
     <!-- end -->
 
@@ -33,10 +34,11 @@ from typing import Any
 from bench import store
 from bench.errors import UserError
 from bench.search_gain import search_gain_tables
+from bench.tuned import tuned_tables
 from bench.table_format import markdown_table
 from bench.tables import records_frame, table_rows, task_tables
 
-BLOCK = re.compile(r"(<!-- (table|cost|gain):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_-]+){0,2}) -->\n)(.*?)(<!-- end -->)", re.S)
+BLOCK = re.compile(r"(<!-- (table|cost|gain|tuned):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_-]+){0,2}) -->\n)(.*?)(<!-- end -->)", re.S)
 MEAN_STD = re.compile(r"^(-?[0-9][0-9,]*(?:\.[0-9]+)?) ± ([0-9][0-9,]*(?:\.[0-9]+)?)$")
 EXACT_COLUMNS = ("method", "task", "width", "depth", "n seeds", "params", "status")
 SEARCH_SHOWN_S = 0.05  # mean search seconds below which a label is shown without a search phase
@@ -51,11 +53,14 @@ def result_tables(records: list[dict[str, Any]], task: str, profile: str | None)
     return "\n\n".join(markdown_table(*table_rows(summary, metric)) for _, (summary, metric) in sorted(found.items()))
 
 
-def gain_tables(records: list[dict[str, Any]], task: str) -> str:
-    """The search-gain table(s) of TASK (every profile with a method and its control)."""
-    found = [t for t in search_gain_tables(records) if t.stem.split(".")[0] == task]
+def task_stat_tables(kind: str, records: list[dict[str, Any]], task: str) -> str:
+    """The search-gain (``gain``) or default-vs-tuned (``tuned``) table(s) of TASK,
+    every profile that has one."""
+    tables = search_gain_tables(records) if kind == "gain" else tuned_tables(records)
+    found = [t for t in tables if t.stem.split(".")[0] == task]
     if not found:
-        raise UserError(f"readme: no method paired with its learn_augmentation=False control on task {task!r}")
+        raise UserError(f"readme: no method paired with its learn_augmentation=False control on task {task!r}"
+                        if kind == "gain" else f"readme: no tuning trials of task {task!r}")
     return "\n\n".join(markdown_table(t.header, t.rows) for t in found)
 
 
@@ -112,10 +117,10 @@ class Blocks:
             return cost_table(self.suite(suite)) + "\n"
         if not parts:
             raise UserError(f"readme: <!-- {kind}:{suite} --> needs a task: <!-- {kind}:{suite}:TASK -->")
-        if kind == "gain":
+        if kind in ("gain", "tuned"):
             if len(parts) > 1:
-                raise UserError(f"readme: <!-- gain:{suite}{args} --> takes one task: <!-- gain:{suite}:TASK -->")
-            return gain_tables(self.suite(suite), parts[0]) + "\n"
+                raise UserError(f"readme: <!-- {kind}:{suite}{args} --> takes one task: <!-- {kind}:{suite}:TASK -->")
+            return task_stat_tables(kind, self.suite(suite), parts[0]) + "\n"
         return result_tables(self.suite(suite), parts[0], parts[1] if len(parts) > 1 else None) + "\n"
 
 

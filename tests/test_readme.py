@@ -84,10 +84,13 @@ def test_the_committed_readme_matches_the_committed_records(capsys: pytest.Captu
                  "--readme", str(ROOT / "README.md")]) == 0, capsys.readouterr().out
 
 
-def test_a_gain_block_needs_a_method_and_its_control(project: Path, capsys: pytest.CaptureFixture) -> None:
+def test_gain_and_tuned_blocks_need_their_records(project: Path, capsys: pytest.CaptureFixture) -> None:
     (project / "README.md").write_text("<!-- gain:demo:toy -->\n<!-- end -->\n")
     assert readme(project, "--check") == 2  # the demo records hold no learn_augmentation=False control
     assert "no method paired with its learn_augmentation=False control on task 'toy'" in capsys.readouterr().err
+    (project / "README.md").write_text("<!-- tuned:demo:toy -->\n<!-- end -->\n")
+    assert readme(project, "--check") == 2  # nor tuning trials
+    assert "no tuning trials of task 'toy'" in capsys.readouterr().err
 
 
 def test_an_edited_search_gain_in_the_committed_readme_is_caught(tmp_path: Path) -> None:
