@@ -34,9 +34,9 @@ from typing import Any
 from bench import store
 from bench.errors import UserError
 from bench.search_gain import search_gain_tables
-from bench.tuned import tuned_tables
 from bench.table_format import markdown_table
 from bench.tables import records_frame, table_rows, task_tables
+from bench.tuned import tuned_tables
 
 BLOCK = re.compile(r"(<!-- (table|cost|gain|tuned):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_-]+){0,2}) -->\n)(.*?)(<!-- end -->)", re.S)
 MEAN_STD = re.compile(r"^(-?[0-9][0-9,]*(?:\.[0-9]+)?) ± ([0-9][0-9,]*(?:\.[0-9]+)?)$")
@@ -53,14 +53,21 @@ def result_tables(records: list[dict[str, Any]], task: str, profile: str | None)
     return "\n\n".join(markdown_table(*table_rows(summary, metric)) for _, (summary, metric) in sorted(found.items()))
 
 
+# Block kinds that render one task's statistics tables: their builder and the error
+# when the records hold none for the task.
+STAT_BLOCKS = {
+    "gain": (search_gain_tables, "no method paired with its learn_augmentation=False control on task {task!r}"),
+    "tuned": (tuned_tables, "no tuning trials of task {task!r}"),
+}
+
+
 def task_stat_tables(kind: str, records: list[dict[str, Any]], task: str) -> str:
-    """The search-gain (``gain``) or default-vs-tuned (``tuned``) table(s) of TASK,
+    """The ``STAT_BLOCKS[kind]`` table(s) of TASK (search gain or default vs tuned),
     every profile that has one."""
-    tables = search_gain_tables(records) if kind == "gain" else tuned_tables(records)
-    found = [t for t in tables if t.stem.split(".")[0] == task]
+    build, missing = STAT_BLOCKS[kind]
+    found = [t for t in build(records) if t.stem.split(".")[0] == task]
     if not found:
-        raise UserError(f"readme: no method paired with its learn_augmentation=False control on task {task!r}"
-                        if kind == "gain" else f"readme: no tuning trials of task {task!r}")
+        raise UserError("readme: " + missing.format(task=task))
     return "\n\n".join(markdown_table(t.header, t.rows) for t in found)
 
 
@@ -117,7 +124,7 @@ class Blocks:
             return cost_table(self.suite(suite)) + "\n"
         if not parts:
             raise UserError(f"readme: <!-- {kind}:{suite} --> needs a task: <!-- {kind}:{suite}:TASK -->")
-        if kind in ("gain", "tuned"):
+        if kind in STAT_BLOCKS:
             if len(parts) > 1:
                 raise UserError(f"readme: <!-- {kind}:{suite}{args} --> takes one task: <!-- {kind}:{suite}:TASK -->")
             return task_stat_tables(kind, self.suite(suite), parts[0]) + "\n"
