@@ -8,11 +8,15 @@ A block of the README between two marker comments is generated::
     <!-- cost:SUITE -->                  cost of each method relative to erm, per task
     <!-- gain:SUITE:TASK -->             what each search buys over its control (search_gain table)
     <!-- tuned:SUITE:TASK -->            default vs tuned configuration per method (tuned table)
+    <!-- paired:SUITE:TASK[:PROFILE] --> paired differences to erm and fixed (95 % intervals, verdicts)
+    <!-- ranks:SUITE[:PROFILE] -->       average ranks, Friedman test, normalised score across tasks
     ...generated text...
     <!-- end -->
 
 SUITE names a folder under the records folder given on the command line (e.g.
-``docs/results`` holding ``quick/runs/*.json``). ``--write`` replaces each block's
+``docs/results`` holding ``quick/runs/*.json``). PROFILE may name a tuned view
+(``quick.tuned``: each tuned method's selected configuration, ``bench.tuned``); without
+it a block shows every profile's table, each under its title. ``--write`` replaces each block's
 text; ``--check`` regenerates every block and exits 1 naming each block that differs.
 
 Tolerance. The records are the numbers: regenerating from the same committed records
@@ -27,18 +31,21 @@ depths, n seeds, parameter counts and statuses to be identical.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 from bench import store
 from bench.errors import UserError
 from bench.search_gain import search_gain_tables
+from bench.stat_tables import StatTable, stat_tables
 from bench.table_format import markdown_table
 from bench.tables import records_frame, table_rows, task_tables
-from bench.tuned import tuned_tables
+from bench.tuned import statistics_views, tuned_tables
 
-BLOCK = re.compile(r"(<!-- (table|cost|gain|tuned):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_-]+){0,2}) -->\n)(.*?)(<!-- end -->)", re.S)
+BLOCK = re.compile(r"(<!-- (table|cost|gain|tuned|paired|ranks):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_.-]+){0,2}) -->\n)"
+                   r"(.*?)(<!-- end -->)", re.S)
 MEAN_STD = re.compile(r"^(-?[0-9][0-9,]*(?:\.[0-9]+)?) ± ([0-9][0-9,]*(?:\.[0-9]+)?)$")
 EXACT_COLUMNS = ("method", "task", "width", "depth", "n seeds", "params", "status")
 SEARCH_SHOWN_S = 0.05  # mean search seconds below which a label is shown without a search phase
@@ -53,22 +60,47 @@ def result_tables(records: list[dict[str, Any]], task: str, profile: str | None)
     return "\n\n".join(markdown_table(*table_rows(summary, metric)) for _, (summary, metric) in sorted(found.items()))
 
 
-# Block kinds that render one task's statistics tables: their builder and the error
-# when the records hold none for the task.
+def statistics_tables(records: list[dict[str, Any]]) -> list[StatTable]:
+    """The paired and rank tables that ``table`` writes (defaults, and tuned views)."""
+    return stat_tables(statistics_views(records))
+
+
+@dataclass(frozen=True)
+class StatBlock:
+    """A block kind that shows tables of ``build(records)`` chosen by their stem."""
+
+    build: Callable[[list[dict[str, Any]]], list[StatTable]]
+    stem: str  # "{task}.{profile}.tuned": the stem of the tables it shows
+    missing: str  # the error when the records hold none
+
+    @property
+    def takes_task(self) -> bool:
+        return "{task}" in self.stem
+
+    def usage(self, kind: str, suite: str) -> str:
+        return f"<!-- {kind}:{suite}" + (":TASK[:PROFILE]" if self.takes_task else "[:PROFILE]") + " -->"
+
+    def select(self, tables: list[StatTable], task: str | None, profile: str | None) -> list[StatTable]:
+        pattern = re.escape(self.stem).replace(re.escape("{task}"), re.escape(task or "")).replace(
+            re.escape("{profile}"), re.escape(profile) if profile else "[A-Za-z0-9_.-]+")
+        return [t for t in tables if re.fullmatch(pattern, t.stem)]
+
+
 STAT_BLOCKS = {
-    "gain": (search_gain_tables, "no method paired with its learn_augmentation=False control on task {task!r}"),
-    "tuned": (tuned_tables, "no tuning trials of task {task!r}"),
+    "gain": StatBlock(search_gain_tables, "{task}.{profile}.search_gain",
+                      "no method paired with its learn_augmentation=False control on task {task!r}"),
+    "tuned": StatBlock(tuned_tables, "{task}.{profile}.tuned", "no tuning trials of task {task!r}"),
+    "paired": StatBlock(statistics_tables, "{task}.{profile}.paired",
+                        "no paired comparison with erm or fixed on task {task!r}"),
+    "ranks": StatBlock(statistics_tables, "ranks.{profile}", "no ranking of 2 or more methods across tasks"),
 }
 
 
-def task_stat_tables(kind: str, records: list[dict[str, Any]], task: str) -> str:
-    """The ``STAT_BLOCKS[kind]`` table(s) of TASK (search gain or default vs tuned),
-    every profile that has one."""
-    build, missing = STAT_BLOCKS[kind]
-    found = [t for t in build(records) if t.stem.split(".")[0] == task]
-    if not found:
-        raise UserError("readme: " + missing.format(task=task))
-    return "\n\n".join(markdown_table(t.header, t.rows) for t in found)
+def stat_block_text(found: list[StatTable]) -> str:
+    """One table as is; several each under its title (e.g. the default and tuned views)."""
+    if len(found) == 1:
+        return markdown_table(found[0].header, found[0].rows)
+    return "\n\n".join(f"*{t.title}*\n\n{markdown_table(t.header, t.rows)}" for t in found)
 
 
 def cost_table(records: list[dict[str, Any]]) -> str:
@@ -110,11 +142,29 @@ class Blocks:
     def __init__(self, records_root: Path):
         self.root = records_root
         self.records: dict[str, list[dict[str, Any]]] = {}
+        self.built: dict[tuple[str, Callable], list[StatTable]] = {}
 
     def suite(self, name: str) -> list[dict[str, Any]]:
         if name not in self.records:
             self.records[name] = store.require_records(self.root / name)
         return self.records[name]
+
+    def tables(self, suite: str, build: Callable[[list[dict[str, Any]]], list[StatTable]]) -> list[StatTable]:
+        if (suite, build) not in self.built:
+            self.built[suite, build] = build(self.suite(suite))
+        return self.built[suite, build]
+
+    def stat_block(self, kind: str, suite: str, args: str, parts: list[str]) -> str:
+        block = STAT_BLOCKS[kind]
+        most = 2 if block.takes_task else 1
+        if len(parts) > most or (block.takes_task and not parts):
+            raise UserError(f"readme: <!-- {kind}:{suite}{args} --> is not {block.usage(kind, suite)}")
+        task, profile = (parts + [None])[:2] if block.takes_task else (None, parts[0] if parts else None)
+        found = block.select(self.tables(suite, block.build), task, profile)
+        if not found:
+            raise UserError("readme: " + block.missing.format(task=task)
+                            + (f" at profile {profile!r}" if profile else ""))
+        return stat_block_text(found) + "\n"
 
     def render(self, kind: str, suite: str, args: str) -> str:
         parts = [p for p in args.split(":") if p]
@@ -122,12 +172,10 @@ class Blocks:
             if parts:
                 raise UserError(f"readme: <!-- cost:{suite}{args} --> takes no task; write <!-- cost:{suite} -->")
             return cost_table(self.suite(suite)) + "\n"
+        if kind in STAT_BLOCKS:
+            return self.stat_block(kind, suite, args, parts)
         if not parts:
             raise UserError(f"readme: <!-- {kind}:{suite} --> needs a task: <!-- {kind}:{suite}:TASK -->")
-        if kind in STAT_BLOCKS:
-            if len(parts) > 1:
-                raise UserError(f"readme: <!-- {kind}:{suite}{args} --> takes one task: <!-- {kind}:{suite}:TASK -->")
-            return task_stat_tables(kind, self.suite(suite), parts[0]) + "\n"
         return result_tables(self.suite(suite), parts[0], parts[1] if len(parts) > 1 else None) + "\n"
 
 

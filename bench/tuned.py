@@ -18,8 +18,7 @@ from typing import Any
 import pandas as pd
 
 from bench.metrics import METRICS
-from bench.stat_tables import StatTable
-from bench.table_format import latex_label, latex_table, markdown_table
+from bench.stat_tables import StatTable, write_table
 
 NOTE = ("Test {metric}: mean ± sample std over the n seeds. default: the method's default configuration (trial 0); "
         "tuned: of the N configurations (trial 0 and N-1 drawn from the declared distributions, the same N and "
@@ -150,12 +149,4 @@ def tuned_tables(records: list[dict[str, Any]]) -> list[StatTable]:
 
 
 def write_tuned_tables(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    written = []
-    for table in tuned_tables(records):
-        csv, md, tex = (out_dir / f"{table.stem}.{ext}" for ext in ("csv", "md", "tex"))
-        table.frame.round(6).to_csv(csv, index=False)
-        md.write_text("\n".join([f"## {table.title}", "", table.note, "", markdown_table(table.header, table.rows)])
-                      + "\n")
-        tex.write_text(latex_table(table.header, table.rows, f"{table.title}. {table.note}", latex_label(table.stem)))
-        written += [csv, md, tex]
-    return written
+    return [path for table in tuned_tables(records) for path in write_table(table, out_dir)]

@@ -104,3 +104,29 @@ def test_an_edited_search_gain_in_the_committed_readme_is_caught(tmp_path: Path)
     edited = tmp_path / "README.md"
     edited.write_text(text.replace(row, " | ".join(cells)))
     assert main(["readme", "--check", "--records", str(ROOT / "docs" / "results"), "--readme", str(edited)]) == 1
+
+
+def test_paired_and_ranks_blocks_come_from_the_records(project: Path, capsys: pytest.CaptureFixture) -> None:
+    (project / "README.md").write_text("<!-- paired:demo:toy:quick -->\n<!-- end -->\n\n<!-- ranks:demo -->\n<!-- end -->\n")
+    assert readme(project, "--write") == 0
+    text = (project / "README.md").read_text()
+    # fixed 0.90 (seed 0) against erm 0.80 (seed 0): one pair, no interval, no verdict.
+    assert "| fixed | erm | 1 | 1 | +0.1000 | – | no interval (n < 2) | too few pairs |" in text
+    assert "| fixed | 1.00 | a | 1.000 |" in text and "| erm | 3.00 | a | 0.000 |" in text
+    assert readme(project, "--check") == 0
+    (project / "README.md").write_text(text.replace("| fixed | 1.00 |", "| fixed | 2.00 |"))
+    assert readme(project, "--check") == 1
+    assert "block <!-- ranks:demo --> differs" in capsys.readouterr().out
+
+
+def test_bad_paired_and_ranks_markers_are_one_clear_error(project: Path, capsys: pytest.CaptureFixture) -> None:
+    cases = [("<!-- paired:demo -->\n<!-- end -->\n", "is not <!-- paired:demo:TASK[:PROFILE] -->"),
+             ("<!-- ranks:demo:toy:quick -->\n<!-- end -->\n", "is not <!-- ranks:demo[:PROFILE] -->"),
+             ("<!-- paired:demo:toy:quick.tuned -->\n<!-- end -->\n",
+              "no paired comparison with erm or fixed on task 'toy' at profile 'quick.tuned'"),
+             ("<!-- ranks:demo:paper -->\n<!-- end -->\n", "no ranking of 2 or more methods across tasks at profile")]
+    for text, message in cases:
+        (project / "README.md").write_text(text)
+        assert readme(project, "--check") == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
