@@ -6,6 +6,7 @@ A block of the README between two marker comments is generated::
     <!-- table:SUITE:TASK -->            result table(s) of TASK (every profile in the records)
     <!-- table:SUITE:TASK:PROFILE -->    the result table of TASK at one profile
     <!-- cost:SUITE -->                  cost of each method relative to erm, per task
+    <!-- capacity:SUITE -->              the AugNet capacity study beside the published values (bench.capacity)
     <!-- gain:SUITE:TASK -->             what each search buys over its control (search_gain table)
     <!-- tuned:SUITE:TASK -->            default vs tuned configuration per method (tuned table)
     <!-- paired:SUITE:TASK[:PROFILE] --> paired differences to erm and fixed (95 % intervals, verdicts)
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-from bench import store
+from bench import capacity, store
 from bench.errors import UserError
 from bench.search_gain import search_gain_tables
 from bench.stat_tables import StatTable, stat_tables
@@ -44,10 +45,10 @@ from bench.table_format import markdown_table
 from bench.tables import records_frame, table_rows, task_tables
 from bench.tuned import statistics_views, tuned_tables
 
-BLOCK = re.compile(r"(<!-- (table|cost|gain|tuned|paired|ranks):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_.-]+){0,2}) -->\n)"
+BLOCK = re.compile(r"(<!-- (table|cost|capacity|gain|tuned|paired|ranks):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_.-]+){0,2}) -->\n)"
                    r"(.*?)(<!-- end -->)", re.S)
 MEAN_STD = re.compile(r"^(-?[0-9][0-9,]*(?:\.[0-9]+)?) ± ([0-9][0-9,]*(?:\.[0-9]+)?)$")
-EXACT_COLUMNS = ("method", "task", "width", "depth", "n seeds", "params", "status")
+EXACT_COLUMNS = ("method", "task", "width", "depth", "n seeds", "params", "status", "(neurons, layers)")
 SEARCH_SHOWN_S = 0.05  # mean search seconds below which a label is shown without a search phase
 KIND_ORDER = {"baseline": 0, "learned_invariance": 1, "bilevel": 2}
 
@@ -168,10 +169,15 @@ class Blocks:
 
     def render(self, kind: str, suite: str, args: str) -> str:
         parts = [p for p in args.split(":") if p]
-        if kind == "cost":
+        if kind in ("cost", "capacity"):
             if parts:
-                raise UserError(f"readme: <!-- cost:{suite}{args} --> takes no task; write <!-- cost:{suite} -->")
-            return cost_table(self.suite(suite)) + "\n"
+                raise UserError(f"readme: <!-- {kind}:{suite}{args} --> takes no task; write <!-- {kind}:{suite} -->")
+            if kind == "cost":
+                return cost_table(self.suite(suite)) + "\n"
+            rows = capacity.capacity_rows(self.suite(suite))
+            if not rows:
+                raise UserError(f"readme: no sinusoids records at the paper profile and capacities in suite {suite!r}")
+            return markdown_table(capacity.HEADER, rows) + "\n"
         if kind in STAT_BLOCKS:
             return self.stat_block(kind, suite, args, parts)
         if not parts:
@@ -207,9 +213,9 @@ def within_std(old: str, new: str) -> bool:
     if len(old_rows) != len(new_rows):
         return False
     header: list[str] = []
-    for a_row, b_row in zip(old_rows, new_rows):
-        if a_row and a_row[0] in ("method", "task"):
-            header = a_row
+    for i, (a_row, b_row) in enumerate(zip(old_rows, new_rows)):
+        if i + 1 < len(old_rows) and all(set(c) <= {"-", ":"} and c for c in old_rows[i + 1]):
+            header = a_row  # the row above a |---| separator
         if len(a_row) != len(b_row):
             return False
         for column, a, b in zip(header or a_row, a_row, b_row):

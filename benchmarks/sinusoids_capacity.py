@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,22 +26,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import launch, store  # noqa: E402
+from bench.capacity import NOTE, PAPER_CAPACITIES, capacity_table  # noqa: E402
 from bench.config import RunConfig  # noqa: E402
 from bench.registry import load_registry  # noqa: E402
-from bench.report_published import load_published  # noqa: E402
 from bench.config import run_id_of  # noqa: E402
 from bench.runner import RunOptions  # noqa: E402
 from bench.suites import expand, load_suite  # noqa: E402
 
 SUITE = "sinusoids_capacity"
-# (width, depth) of the paper's capacities, and their (neurons, hidden layers) label.
-PAPER_CAPACITIES = {(0.5, 1): "(1, 1)", (1.0, 1): "(2, 1)", (1.0, 2): "(2, 2)", (1.0, 3): "(2, 3)"}
-
-
-def method_label(config: RunConfig) -> str:
-    if config.method == "augnet":
-        return f"augnet C={config.method_params['ncopies']}"
-    return {"erm": "erm (no augmentation)", "fixed": "fixed (oracle)"}.get(config.method, config.method)
 
 
 def plan(seeds: tuple[int, ...], all_methods: bool) -> list[RunConfig]:
@@ -53,45 +44,10 @@ def plan(seeds: tuple[int, ...], all_methods: bool) -> list[RunConfig]:
             and (all_methods or c.method != "augnet" or c.method_params["ncopies"] == 10)]
 
 
-def published_value(config: RunConfig, compare: str, published: list[dict[str, Any]]) -> str:
-    """The published value of this cell and its seeds, or '–'."""
-    for e in published:
-        if (e["task"] == config.task and e["method"] == config.method and e["compare"] == compare
-                and float(e.get("width", 1.0)) == config.width and e.get("depth") == config.depth
-                and all(config.method_params.get(k) == v for k, v in (e.get("params") or {}).items())):
-            seeds = e.get("seeds")
-            return f"{e['value']:.2f}" + (f" (seed {', '.join(map(str, seeds))})" if seeds else "")
-    return "–"
-
-
-def mean_std(values: list[float]) -> str:
-    if not values:
-        return "–"
-    std = statistics.stdev(values) if len(values) > 1 else float("nan")
-    return f"{statistics.mean(values):.3f} ± {std:.3f}"
-
-
-def table(configs: list[RunConfig], results_dir: Path) -> str:
-    registry, published = load_registry(), load_published()
-    cells: dict[tuple, list[dict[str, Any]]] = {}
-    for config in configs:
-        record = store.read_record(store.record_path(results_dir, run_id_of(registry, config)))
-        key = (PAPER_CAPACITIES[(config.width, config.depth)], method_label(config))
-        cells.setdefault(key, []).append({"config": config, "record": record})
-    lines = ["| (neurons, layers) | method | n seeds | test accuracy (mean ± std) | invariance (mean ± std) "
-             "| paper accuracy | paper invariance | accuracy per seed | invariance per seed |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for (capacity, label), runs in sorted(cells.items()):
-        ok = [r for r in runs if r["record"] is not None and r["record"]["status"] == "ok"]
-        accuracy = [r["record"]["test_metric"] for r in ok]
-        invariance = [r["record"]["invariance"]["score"] for r in ok]
-        config = runs[0]["config"]
-        per_seed_acc = ", ".join(f"{r['config'].seed}: {a:.2f}" for r, a in zip(ok, accuracy))
-        per_seed_inv = ", ".join(f"{r['config'].seed}: {v:.2f}" for r, v in zip(ok, invariance))
-        lines.append(f"| {capacity} | {label} | {len(ok)} | {mean_std(accuracy)} | {mean_std(invariance)} "
-                     f"| {published_value(config, 'test_metric', published)} "
-                     f"| {published_value(config, 'invariance', published)} | {per_seed_acc} | {per_seed_inv} |")
-    return "\n".join(lines)
+def planned_records(configs: list[RunConfig], results_dir: Path) -> list[dict[str, Any]]:
+    registry = load_registry()
+    records = (store.read_record(store.record_path(results_dir, run_id_of(registry, c))) for c in configs)
+    return [r for r in records if r is not None]
 
 
 def main() -> int:
@@ -124,9 +80,8 @@ def main() -> int:
     load = f", load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores" if hasattr(os, "getloadavg") else ""
     print(f"Sinusoids capacity study, paper profile (official protocol); {len(todo)} runs executed in "
           f"{wall:.0f} s wall-clock{load} (a shared machine: under contention).\n")
-    print(table(configs, args.results_dir))
-    print("\nInvariance: median over test examples of the AugNet score under FrequencyShift(p = 1, ±0.5 Hz), "
-          "on the predictor's outputs. 'paper': Fig. 4 read off the figure, one seed (29).")
+    print(capacity_table(planned_records(configs, args.results_dir)))
+    print("\n" + NOTE)
     return 1 if summary.failures else 0
 
 

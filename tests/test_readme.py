@@ -130,3 +130,16 @@ def test_bad_paired_and_ranks_markers_are_one_clear_error(project: Path, capsys:
         assert readme(project, "--check") == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_capacity_block_keeps_its_seeds_and_capacities_exact_within_std() -> None:
+    from bench.readme import within_std
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- capacity:sinusoids_capacity -->\n") + len("<!-- capacity:sinusoids_capacity -->\n")
+    block = text[start:text.index("<!-- end -->", start)]
+    row = next(line for line in block.splitlines() if line.startswith("| (2, 1) | augnet C=10 | 5 |"))
+    assert within_std(block, block)
+    assert not within_std(block, block.replace(row, row.replace("| 5 |", "| 4 |", 1)))  # n seeds: exact
+    mean, std = row.split(" | ")[3].split(" ± ")
+    nudged = row.replace(f"{mean} ± {std}", f"{float(mean) + float(std) / 2:.3f} ± {std}", 1)
+    assert within_std(block, block.replace(row, nudged))  # another machine, within one std
