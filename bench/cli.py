@@ -191,9 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     readme.add_argument("--records", type=Path, default=Path("docs/results"),
                         help="folder of SUITE/runs/*.json (default: docs/results)")
     readme.add_argument("--readme", type=Path, default=Path("README.md"), help="file to check or write")
-    readme.add_argument("--within-std", action="store_true",
-                        help="with --check, for records made on another machine: mean ± std cells within one std, "
-                             "time columns and the cost table not compared")
+    readme.add_argument("--seed-noise", action="store_true",
+                        help="with --check, for records made on another machine or thread count: each mean ± std "
+                             "cell must agree with the README's under seed noise (Welch's t-test, family-wise 5 %% "
+                             "over all cells); time columns and the cost table not compared")
 
     listing = sub.add_parser("list", help="list methods, tasks and suites with their parameters")
     listing.add_argument("--ops", action="store_true",
@@ -434,9 +435,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_readme(args: argparse.Namespace) -> int:
     from bench.readme import readme_command
 
-    if args.within_std and not args.check:
-        raise UserError("--within-std goes with --check")
-    return readme_command(args.readme, args.records, args.write, args.within_std)
+    if args.seed_noise and not args.check:
+        raise UserError("--seed-noise goes with --check")
+    return readme_command(args.readme, args.records, args.write, args.seed_noise)
 
 
 def one_command_launch() -> list[str]:

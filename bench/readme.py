@@ -11,23 +11,30 @@ A block of the README between two marker comments is generated::
     <!-- tuned:SUITE:TASK -->            default vs tuned configuration per method (tuned table)
     <!-- paired:SUITE:TASK[:PROFILE] --> paired differences to erm and fixed (95 % intervals, verdicts)
     <!-- ranks:SUITE[:PROFILE] -->       average ranks, Friedman test, normalised score across tasks
+    <!-- claims:SUITE[+SUITE...] -->      the seed papers' claims table (bench.claims) from these suites' records
     ...generated text...
     <!-- end -->
 
 SUITE names a folder under the records folder given on the command line (e.g.
-``docs/results`` holding ``quick/runs/*.json``). PROFILE may name a tuned view
+``docs/results`` holding ``quick/runs/*.json``); the claims block reads several, joined
+by ``+`` (each claim picks its own records by task, profile, method and parameters). PROFILE may name a tuned view
 (``quick.tuned``: each tuned method's selected configuration, ``bench.tuned``); without
 it a block shows every profile's table, each under its title. ``--write`` replaces each block's
 text; ``--check`` regenerates every block and exits 1 naming each block that differs.
 
 Tolerance. The records are the numbers: regenerating from the same committed records
 is identical on any machine (the check is exact). Records produced again on the same
-machine, same commit, seeds and threads, are identical too. On another machine CPU
-floating point differs, so for a fresh results folder ``--within-std`` accepts every
-"mean ± std" cell whose mean is within one published std of the README's mean, does
-not compare the cells without a std (seconds, prediction agreement, augmentation
-movement, single-seed values) nor the cost table, and requires the methods, widths,
-depths, n seeds, parameter counts and statuses to be identical.
+machine, same commit, seeds and threads, are identical too. On another machine (or
+with another thread count) CPU floating point differs and each seed's run drifts, so
+for a fresh results folder ``--seed-noise`` asks whether the new records could come
+from the same seed distribution: each "mean ± std" cell of a row with an "n seeds"
+count is compared with the README's by Welch's t-test (scipy's
+``ttest_ind_from_stats``), and a cell fails when its p is below 0.05 divided by the
+number of such cells in the README (Bonferroni: a rerun of unchanged code fails with
+probability at most 5 %). With 3 seeds that test only catches large changes (it is the
+honest tolerance for 3 seeds). Cells without a std (seconds, prediction agreement,
+augmentation movement, single-seed values) and the cost table are not compared; the
+methods, widths, depths, n seeds, parameter counts and statuses must be identical.
 """
 from __future__ import annotations
 
@@ -36,8 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from scipy.stats import ttest_ind_from_stats
 
-from bench import capacity, store
+from bench import capacity, claims, store
 from bench.errors import UserError
 from bench.search_gain import search_gain_tables
 from bench.stat_tables import StatTable, stat_tables
@@ -45,10 +53,11 @@ from bench.table_format import markdown_table
 from bench.tables import records_frame, table_rows, task_tables
 from bench.tuned import statistics_views, tuned_tables
 
-BLOCK = re.compile(r"(<!-- (table|cost|capacity|gain|tuned|paired|ranks):([A-Za-z0-9_-]+)((?::[A-Za-z0-9_.-]+){0,2}) -->\n)"
+BLOCK = re.compile(r"(<!-- (table|cost|capacity|claims|gain|tuned|paired|ranks):([A-Za-z0-9_+-]+)((?::[A-Za-z0-9_.-]+){0,2}) -->\n)"
                    r"(.*?)(<!-- end -->)", re.S)
 MEAN_STD = re.compile(r"^(-?[0-9][0-9,]*(?:\.[0-9]+)?) ± ([0-9][0-9,]*(?:\.[0-9]+)?)$")
 EXACT_COLUMNS = ("method", "task", "width", "depth", "n seeds", "params", "status", "(neurons, layers)")
+FAMILY_ALPHA = 0.05  # --seed-noise: family-wise error rate over all compared cells
 SEARCH_SHOWN_S = 0.05  # mean search seconds below which a label is shown without a search phase
 KIND_ORDER = {"baseline": 0, "learned_invariance": 1, "bilevel": 2}
 
@@ -169,6 +178,13 @@ class Blocks:
 
     def render(self, kind: str, suite: str, args: str) -> str:
         parts = [p for p in args.split(":") if p]
+        if kind == "claims":
+            if parts:
+                raise UserError(f"readme: <!-- claims:{suite}{args} --> takes no task; write <!-- claims:SUITE[+SUITE...] -->")
+            records = [r for name in suite.split("+") if name for r in self.suite(name)]
+            return markdown_table(claims.HEADER, claims.claims_rows(records)) + "\n"
+        if "+" in suite:
+            raise UserError(f"readme: <!-- {kind}:{suite}{args} --> reads one suite; only the claims block joins suites with +")
         if kind in ("cost", "capacity"):
             if parts:
                 raise UserError(f"readme: <!-- {kind}:{suite}{args} --> takes no task; write <!-- {kind}:{suite} -->")
@@ -206,44 +222,95 @@ def _number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
-def within_std(old: str, new: str) -> bool:
-    """Same table on another machine: the ``EXACT_COLUMNS`` identical, "mean ± std" cells
-    within one (old) std, other cells (seconds, agreement, movement: no std) not compared."""
+def _std_floor(text: str) -> float:
+    """Half a unit of the cell's last printed digit: a std printed as 0.000 may be up to 0.0005."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return 0.5 * 10.0 ** -decimals
+
+
+def _seed_noise_p(old: re.Match, new: re.Match, n: int | None) -> float:
+    """How likely seed noise alone moves a mean this far: Welch's t-test of the two
+    "mean ± std" cells of n seeds each (scipy); without an n, 1 within one old std, else 0."""
+    m1, s1 = _number(old.group(1)), max(_number(old.group(2)), _std_floor(old.group(2)))
+    m2, s2 = _number(new.group(1)), max(_number(new.group(2)), _std_floor(new.group(2)))
+    if n is None or n < 2:
+        return 1.0 if abs(m1 - m2) <= _number(old.group(2)) else 0.0
+    return float(ttest_ind_from_stats(m1, s1, n, m2, s2, n, equal_var=False).pvalue)
+
+
+@dataclass(frozen=True)
+class CellChange:
+    row: str
+    column: str
+    old: str
+    new: str
+    p: float  # Welch's t-test: seed noise alone moves the mean this far with probability p
+
+
+def seed_noise_cells(old: str, new: str) -> tuple[list[CellChange], int] | None:
+    """Same table from another machine's records: None when the rows, columns or an
+    ``EXACT_COLUMNS`` cell differ (or a "mean ± std" cell is no longer one); otherwise
+    the changed "mean ± std" cells with their p and how many such cells were compared.
+    Other cells (seconds, agreement, movement: no std) are not compared."""
     old_rows, new_rows = _cells(old), _cells(new)
     if len(old_rows) != len(new_rows):
-        return False
+        return None
     header: list[str] = []
+    changes, compared = [], 0
     for i, (a_row, b_row) in enumerate(zip(old_rows, new_rows)):
         if i + 1 < len(old_rows) and all(set(c) <= {"-", ":"} and c for c in old_rows[i + 1]):
             header = a_row  # the row above a |---| separator
         if len(a_row) != len(b_row):
-            return False
-        for column, a, b in zip(header or a_row, a_row, b_row):
+            return None
+        columns = header or a_row
+        n_text = dict(zip(columns, a_row)).get("n seeds", "")
+        n = int(n_text) if n_text.isdigit() else None
+        for column, a, b in zip(columns, a_row, b_row):
+            ma = MEAN_STD.match(a)
+            compared += bool(ma)
             if a == b:
                 continue
             if column in EXACT_COLUMNS:
-                return False
-            ma, mb = MEAN_STD.match(a), MEAN_STD.match(b)
-            if ma and not (mb and abs(_number(ma.group(1)) - _number(mb.group(1))) <= _number(ma.group(2))):
-                return False
-    return True
+                return None
+            if ma:
+                mb = MEAN_STD.match(b)
+                if not mb:
+                    return None
+                changes.append(CellChange(" / ".join(a_row[:2]), column, a, b, _seed_noise_p(ma, mb, n)))
+    return changes, compared
 
 
-def check(text: str, records_root: Path, std_tolerance: bool = False) -> list[str]:
-    """The blocks of ``text`` that the records do not reproduce (their opening markers)."""
+def check(text: str, records_root: Path, seed_noise: bool = False) -> list[str]:
+    """Why the records do not reproduce the blocks of ``text``: one line per block
+    (exact check), or per structural difference and per "mean ± std" cell that seed
+    noise does not explain (``seed_noise``: Welch p below FAMILY_ALPHA / the number of
+    cells compared, Bonferroni over the whole README)."""
     source = Blocks(records_root)
-    differ = []
+    differ: list[str] = []
+    changed: list[tuple[str, CellChange]] = []
+    compared = 0
     for m in blocks(text):
-        if m.group(2) == "cost" and std_tolerance:
+        marker = m.group(1).strip()
+        if m.group(2) == "cost" and seed_noise:
             continue  # seconds of another machine
         new = source.render(m.group(2), m.group(3), m.group(4))
-        same = within_std(m.group(5), new) if std_tolerance else m.group(5) == new
-        if not same:
-            differ.append(m.group(1).strip())
+        if not seed_noise:
+            if m.group(5) != new:
+                differ.append(f"block {marker} differs")
+            continue
+        found = seed_noise_cells(m.group(5), new)
+        if found is None:
+            differ.append(f"block {marker} differs in its rows, columns or exact cells ({', '.join(EXACT_COLUMNS)})")
+            continue
+        changed += [(marker, c) for c in found[0]]
+        compared += found[1]
+    threshold = FAMILY_ALPHA / max(compared, 1)
+    differ += [f"block {marker} differs: {c.row}, {c.column}: {c.old} -> {c.new} (Welch p = {c.p:.2g} < "
+               f"{FAMILY_ALPHA}/{compared})" for marker, c in changed if c.p < threshold]
     return differ
 
 
-def readme_command(readme: Path, records_root: Path, write: bool, std_tolerance: bool) -> int:
+def readme_command(readme: Path, records_root: Path, write: bool, seed_noise: bool) -> int:
     if not readme.is_file():
         raise UserError(f"readme: {readme} is not a file")
     if not records_root.is_dir():
@@ -257,11 +324,12 @@ def readme_command(readme: Path, records_root: Path, write: bool, std_tolerance:
         print(f"{readme}: {len(blocks(new))} block(s) regenerated from {records_root}"
               + ("" if new != text else " (unchanged)"))
         return 0
-    differ = check(text, records_root, std_tolerance)
-    for marker in differ:
-        print(f"{readme}: block {marker} differs from what {records_root} gives "
-              f"(python run_bench.py readme --write --records {records_root})")
+    differ = check(text, records_root, seed_noise)
+    for reason in differ:
+        print(f"{readme}: {reason} from what {records_root} gives")
+    if differ and not seed_noise:
+        print(f"regenerate: python run_bench.py readme --write --records {records_root}")
     if not differ:
         print(f"{readme}: every generated block matches the records in {records_root}"
-              + (" (within one std)" if std_tolerance else ""))
+              + (" (within seed noise, family-wise 5 %)" if seed_noise else ""))
     return 1 if differ else 0
