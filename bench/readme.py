@@ -11,6 +11,7 @@ A block of the README between two marker comments is generated::
     <!-- tuned:SUITE:TASK -->            default vs tuned configuration per method (tuned table)
     <!-- paired:SUITE:TASK[:PROFILE] --> paired differences to erm and fixed (95 % intervals, verdicts)
     <!-- ranks:SUITE[:PROFILE] -->       average ranks, Friedman test, normalised score across tasks
+    <!-- recovery:SUITE -->              learned rotation half-ranges per task, method and seed (bench.recovery)
     <!-- claims:SUITE[+SUITE...] -->      the seed papers' claims table (bench.claims) from these suites' records
     ...generated text...
     <!-- end -->
@@ -45,7 +46,7 @@ from typing import Any, Callable
 
 from scipy.stats import ttest_ind_from_stats
 
-from bench import capacity, claims, store
+from bench import capacity, claims, recovery, store
 from bench.errors import UserError
 from bench.search_gain import search_gain_tables
 from bench.stat_tables import StatTable, stat_tables
@@ -53,7 +54,7 @@ from bench.table_format import markdown_table
 from bench.tables import records_frame, table_rows, task_tables
 from bench.tuned import statistics_views, tuned_tables
 
-BLOCK = re.compile(r"(<!-- (table|cost|capacity|claims|gain|tuned|paired|ranks):([A-Za-z0-9_+-]+)((?::[A-Za-z0-9_.-]+){0,2}) -->\n)"
+BLOCK = re.compile(r"(<!-- (table|cost|capacity|recovery|claims|gain|tuned|paired|ranks):([A-Za-z0-9_+-]+)((?::[A-Za-z0-9_.-]+){0,2}) -->\n)"
                    r"(.*?)(<!-- end -->)", re.S)
 MEAN_STD = re.compile(r"^(-?[0-9][0-9,]*(?:\.[0-9]+)?) ± ([0-9][0-9,]*(?:\.[0-9]+)?)$")
 EXACT_COLUMNS = ("method", "task", "width", "depth", "n seeds", "params", "status", "(neurons, layers)")
@@ -185,11 +186,16 @@ class Blocks:
             return markdown_table(claims.HEADER, claims.claims_rows(records)) + "\n"
         if "+" in suite:
             raise UserError(f"readme: <!-- {kind}:{suite}{args} --> reads one suite; only the claims block joins suites with +")
-        if kind in ("cost", "capacity"):
+        if kind in ("cost", "capacity", "recovery"):
             if parts:
                 raise UserError(f"readme: <!-- {kind}:{suite}{args} --> takes no task; write <!-- {kind}:{suite} -->")
             if kind == "cost":
                 return cost_table(self.suite(suite)) + "\n"
+            if kind == "recovery":
+                rows = recovery.recovery_table(self.suite(suite))
+                if not rows:
+                    raise UserError(f"readme: no run of suite {suite!r} learns a rotation range")
+                return markdown_table(recovery.TABLE_HEADER, rows) + "\n"
             rows = capacity.capacity_rows(self.suite(suite))
             if not rows:
                 raise UserError(f"readme: no sinusoids records at the paper profile and capacities in suite {suite!r}")

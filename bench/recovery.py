@@ -123,19 +123,30 @@ def rotation_range_figure(records: list[dict[str, Any]], task: str, profile: str
     return save_figure(fig, stem)
 
 
-def report_section(report: ReportInput) -> list[Block]:
-    """Report section (``bench.report`` blocks): per task and method label, the final
-    half-range per seed, how many seeds end within 0.7-1.34 x the true half-range, the
-    test metric, and the rotation-range figures. Empty when no run learns a rotation."""
-    records, plots = report.records, report.plots
-    rows = recovery_rows(records)
-    if not rows:
-        return []
+TABLE_HEADER = ["task", "method", "start", "final half-range per seed", "in band", "rotate weight",
+                "test metric (mean)"]
+
+
+def recovery_table(records: list[dict[str, Any]]) -> list[list[str]]:
+    """Per task and method label: the start half-range, the final one per seed, how many
+    seeds end within 0.7-1.34 x the task's true half-range, the rotate weight per seed
+    and the mean test metric (the report's table and the README's recovery block)."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for row in rows:
+    for row in recovery_rows(records):
         groups.setdefault((row["task"], row["profile"], row["label"]), []).append(row)
+    # The references (erm, fixed, ...) of the same task and profile: their test metric, no range.
+    learning = {(task, profile) for task, profile, _ in groups}
+    references: dict[tuple[str, str, str], list[float]] = {}
+    for r in records:
+        label = r.get("label") or r.get("method")
+        if (r.get("status") == "ok" and (r.get("task"), r.get("profile")) in learning
+                and (r["task"], r["profile"], label) not in groups and isinstance(r.get("test_metric"), (int, float))):
+            references.setdefault((r["task"], r["profile"], str(label)), []).append(float(r["test_metric"]))
     table = []
-    for (task, profile, label), group in sorted(groups.items()):
+    for (task, profile, label), group in sorted([*groups.items(), *references.items()]):
+        if (task, profile, label) in references:
+            table.append([f"{task} ({profile})", label, "–", "–", "–", "–", f"{sum(group) / len(group):.3f}"])
+            continue
         group.sort(key=lambda g: g["seed"])
         true = group[0]["true_half_range"]
         inside = sum(1 for g in group if true is not None and IN_BAND[0] * true <= g["half_range"] <= IN_BAND[1] * true)
@@ -147,10 +158,18 @@ def report_section(report: ReportInput) -> list[Block]:
                       "–" if true is None else f"{inside}/{len(group)}",
                       ", ".join(f"{w:.2f}" for w in weights) if weights else "–",
                       f"{sum(metric) / len(metric):.3f}" if metric else "–"])
+    return table
+
+
+def report_section(report: ReportInput) -> list[Block]:
+    """Report section (``bench.report`` blocks): the recovery table and the
+    rotation-range figures. Empty when no run learns a rotation."""
+    table = recovery_table(report.records)
+    if not table:
+        return []
     blocks = [Block("h2", "Invariance recovery: learned rotation ranges"), Block("p", (
         "Learned rotation half-range (rad) at the start and, per seed, at the end of training. 'in band' counts "
         f"seeds within {IN_BAND[0]}-{IN_BAND[1]} x the task's true half-range (pi/4 on glyphs and mnist_updown: "
         "0.55-1.05 rad; pi on mnist_rot). AugNet's range is its rotate op's, with that op's weight in its layer.")),
-        Block("table", header=["task", "method", "start", "final half-range per seed", "in band", "rotate weight",
-                               "test metric (mean)"], rows=table)]
-    return blocks + [Block("image", p.stem, path=p) for p in plots if p.name.endswith(".rotation_range.png")]
+        Block("table", header=TABLE_HEADER, rows=table)]
+    return blocks + [Block("image", p.stem, path=p) for p in report.plots if p.name.endswith(".rotation_range.png")]

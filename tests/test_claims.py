@@ -9,7 +9,7 @@ import torch
 
 from bench.assumption_curves import CURVE_MAGNITUDES, assumption_curves, breaking_point, curve_figure
 from bench.claims import claim_row, load_claims
-from bench.recovery import recovery_rows, rotation_curve, rotation_half_range, rotation_range_figure
+from bench.recovery import recovery_rows, recovery_table, rotation_curve, rotation_half_range, rotation_range_figure
 
 CLAIM = {"paper": "Augerino", "claim": "range +-pi/4", "source": "notebook", "compare": "rotation_half_range",
          "value": math.pi / 4, "tolerance": 0.26, "needs": "CPU minutes", "cause": "",
@@ -75,6 +75,10 @@ def test_rotation_curve_and_figure(tmp_path: Path) -> None:
     assert rotation_curve(records[0]) == [(0, 0.155), (12, 0.25), (24, 0.5), (36, 0.8)]
     rows = recovery_rows(records)
     assert [r["half_range"] for r in rows] == [0.8, 0.8] and rows[0]["steps"] == 36
+    erm = {**records[0], "method": "erm", "label": "erm", "learned_augmentation": None, "test_metric": 0.5}
+    row, reference = recovery_table([*records, erm])  # 0.8 rad lies in 0.55-1.05 around pi/4
+    assert row[0] == "glyphs (quick)" and row[3] == "0.80, 0.80" and row[4] == "2/2"
+    assert reference == ["glyphs (quick)", "erm", "–", "–", "–", "–", "0.500"]  # the reference: its metric only
     paths = rotation_range_figure(records, "glyphs", "quick", tmp_path / "glyphs.quick.rotation_range")
     assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 0 for p in paths)
 

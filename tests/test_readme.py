@@ -70,6 +70,8 @@ def test_bad_markers_and_folders_are_one_clear_error(project: Path, capsys: pyte
     cases = [("<!-- table:demo -->\n<!-- end -->\n", "needs a task"),
              ("<!-- table:demo:nosuchtask -->\n<!-- end -->\n", "no records of task 'nosuchtask'"),
              ("<!-- table:missing:toy -->\n<!-- end -->\n", "no run records in"),
+             ("<!-- recovery:demo -->\n<!-- end -->\n", "no run of suite 'demo' learns a rotation range"),
+             ("<!-- recovery:demo:toy -->\n<!-- end -->\n", "takes no task"),
              ("no markers here\n", "no generated blocks")]
     for text, message in cases:
         (project / "README.md").write_text(text)
