@@ -12,13 +12,14 @@ A block of the README between two marker comments is generated::
     <!-- paired:SUITE:TASK[:PROFILE] --> paired differences to erm and fixed (95 % intervals, verdicts)
     <!-- ranks:SUITE[:PROFILE] -->       average ranks, Friedman test, normalised score across tasks
     <!-- recovery:SUITE -->              learned rotation half-ranges per task, method and seed (bench.recovery)
-    <!-- claims:SUITE[+SUITE...] -->      the seed papers' claims table (bench.claims) from these suites' records
+    <!-- claims:SUITE -->                the seed papers' claims table (bench.claims)
     ...generated text...
     <!-- end -->
 
 SUITE names a folder under the records folder given on the command line (e.g.
-``docs/results`` holding ``quick/runs/*.json``); the claims block reads several, joined
-by ``+`` (each claim picks its own records by task, profile, method and parameters). PROFILE may name a tuned view
+``docs/results`` holding ``quick/runs/*.json``); SUITE may join several folders with
+``+`` (``quick+controls``: the default suite's runs and their controls; the claims
+block picks each claim's records by task, profile, method and parameters). PROFILE may name a tuned view
 (``quick.tuned``: each tuned method's selected configuration, ``bench.tuned``); without
 it a block shows every profile's table, each under its title. ``--write`` replaces each block's
 text; ``--check`` regenerates every block and exits 1 naming each block that differs.
@@ -156,8 +157,11 @@ class Blocks:
         self.built: dict[tuple[str, Callable], list[StatTable]] = {}
 
     def suite(self, name: str) -> list[dict[str, Any]]:
+        """The records of one suite folder, or of several joined by ``+`` (e.g. ``quick+controls``)."""
         if name not in self.records:
-            self.records[name] = store.require_records(self.root / name)
+            parts = [part for part in name.split("+") if part]
+            self.records[name] = (store.require_records(self.root / name) if parts == [name]
+                                  else [r for part in parts for r in self.suite(part)])
         return self.records[name]
 
     def tables(self, suite: str, build: Callable[[list[dict[str, Any]]], list[StatTable]]) -> list[StatTable]:
@@ -182,10 +186,7 @@ class Blocks:
         if kind == "claims":
             if parts:
                 raise UserError(f"readme: <!-- claims:{suite}{args} --> takes no task; write <!-- claims:SUITE[+SUITE...] -->")
-            records = [r for name in suite.split("+") if name for r in self.suite(name)]
-            return markdown_table(claims.HEADER, claims.claims_rows(records)) + "\n"
-        if "+" in suite:
-            raise UserError(f"readme: <!-- {kind}:{suite}{args} --> reads one suite; only the claims block joins suites with +")
+            return markdown_table(claims.HEADER, claims.claims_rows(self.suite(suite))) + "\n"
         if kind in ("cost", "capacity", "recovery"):
             if parts:
                 raise UserError(f"readme: <!-- {kind}:{suite}{args} --> takes no task; write <!-- {kind}:{suite} -->")

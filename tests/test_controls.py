@@ -137,3 +137,17 @@ def test_a_control_parameter_that_is_not_a_boolean_is_refused_before_anything_ru
     assert result.stderr.strip().splitlines()[-1] == (
         "error: bad value faster_aa.learn_augmentation='maybe' (--param): expected true/false")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_the_report_says_how_to_add_the_controls_when_the_records_have_none(tmp_path: Path) -> None:
+    from bench.report_blocks import ReportInput
+    from bench.report_sections import CONTROLS_HINT, search_gain_section
+
+    def record(method: str, kind: str) -> dict:
+        return {"status": "ok", "task": "mnist_rot", "profile": "quick", "method": method, "label": method,
+                "method_kind": kind, "seed": 0, "width": 1.0, "depth": None, "test_metric": 0.8, "method_params": {}}
+
+    baselines = [record("erm", "baseline")]
+    assert search_gain_section(ReportInput(baselines, [], tmp_path)) == []  # nothing to control
+    blocks = search_gain_section(ReportInput(baselines + [record("dada", "bilevel")], [], tmp_path))
+    assert [b.text for b in blocks][-1] == CONTROLS_HINT and "--suite controls" in CONTROLS_HINT

@@ -168,7 +168,7 @@ def test_the_claims_block_reads_several_suites_and_an_edited_verdict_is_caught(t
     assert main(["readme", "--check", "--records", str(ROOT / "docs" / "results"), "--readme", str(edited)]) == 1
     assert "block <!-- claims:invariance_recovery+sinusoids_capacity --> differs" in capsys.readouterr().out
     for bad, message in [("<!-- claims:invariance_recovery:glyphs -->", "takes no task"),
-                         ("<!-- table:quick+qm9:mnist_rot -->", "only the claims block joins suites")]:
+                         ("<!-- table:quick+nosuchsuite:mnist_rot -->", "no run records in")]:
         edited.write_text(f"{bad}\n<!-- end -->\n")
         assert main(["readme", "--check", "--records", str(ROOT / "docs" / "results"), "--readme", str(edited)]) == 2
         err = capsys.readouterr().err
