@@ -100,7 +100,7 @@ def test_gain_and_tuned_blocks_need_their_records(project: Path, capsys: pytest.
 
 def test_an_edited_search_gain_in_the_committed_readme_is_caught(tmp_path: Path) -> None:
     text = (ROOT / "README.md").read_text()
-    start = text.index("<!-- gain:quick:mnist_rot -->")
+    start = text.index("<!-- gain:quick+controls:mnist_rot -->")
     block = text[start:text.index("<!-- end -->", start)]
     row = next(line for line in block.splitlines() if line.startswith("| dada |"))
     cells = row.split(" | ")
