@@ -67,8 +67,12 @@ def ours(claim: dict[str, Any], records: list[dict[str, Any]], any_profile: bool
         return None, "–", []
     mean = _mean([v for _, v in values])
     profiles = sorted({r["profile"] for r in mine})
+    # A claim whose match leaves parameters open can pick several configurations: say
+    # so, rather than count them as seeds of one.
+    configurations = {repr(sorted((r.get("method_params") or {}).items())) for r in mine}
+    pooled = f"; {len(configurations)} configurations pooled" if len(configurations) > 1 else ""
     return mean, (f"{mean:.3f} (n = {len(values)}; per seed " + ", ".join(f"{v:.2f}" for _, v in sorted(values))
-                  + f"; {'/'.join(profiles)})"), mine
+                  + f"; {'/'.join(profiles)}{pooled})"), mine
 
 
 def claim_row(claim: dict[str, Any], records: list[dict[str, Any]]) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from bench.assumption_curves import CURVE_MAGNITUDES, assumption_curves, breaking_point, curve_figure
-from bench.claims import claim_row, load_claims
+from bench.claims import claim_row, load_claims, ours
 from bench.recovery import recovery_rows, recovery_table, rotation_curve, rotation_half_range, rotation_range_figure
 
 CLAIM = {"paper": "Augerino", "claim": "range +-pi/4", "source": "notebook", "compare": "rotation_half_range",
@@ -107,3 +107,12 @@ def test_assumption_curves_separate_an_invariant_model_from_one_that_is_not(tmp_
     record = {"status": "ok", "method": "erm", "label": "erm", "metric": "accuracy", "assumption_curves": curves,
               "assumption_magnitudes": list(CURVE_MAGNITUDES)}
     assert len(curve_figure([record], "toy", "smoke", tmp_path / "toy.smoke.assumption_curves")) == 2
+
+
+def test_a_claim_matching_several_configurations_says_they_are_pooled() -> None:
+    claim = {**CLAIM, "match": {"task": "glyphs", "profile": "quick", "method": "augerino"}}
+    one = [augerino_record(s, [1.6]) for s in range(2)]
+    _, described, _ = ours(claim, one, any_profile=False)
+    assert "pooled" not in described
+    _, described, _ = ours(claim, one + [augerino_record(0, [1.0], reg=0.1)], any_profile=False)
+    assert "n = 3" in described and "2 configurations pooled" in described
