@@ -64,6 +64,9 @@ def test_records_of_another_machine_pass_within_seed_noise_only(project: Path, c
     assert "0.8200 ± 0.0200 -> 1.0200 ± 0.0200 (Welch p = " in out and "block <!-- table:demo:toy:quick -->" in out
     assert main(["readme", "--write", "--seed-noise", "--records", str(project / "other"),
                  "--readme", str(project / "README.md")]) == 2  # --seed-noise goes with --check
+    shift_erm(0.0)
+    (other / "00000000000000a2.json").unlink()  # n seeds 2, not 3: never tolerated
+    assert readme(project, "--check", "--seed-noise", records="other") == 1
 
 
 def test_bad_markers_and_folders_are_one_clear_error(project: Path, capsys: pytest.CaptureFixture) -> None:
