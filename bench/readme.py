@@ -183,15 +183,13 @@ class Blocks:
 
     def render(self, kind: str, suite: str, args: str) -> str:
         parts = [p for p in args.split(":") if p]
-        if kind == "claims":
-            if parts:
-                raise UserError(f"readme: <!-- claims:{suite}{args} --> takes no task; write <!-- claims:SUITE[+SUITE...] -->")
-            return markdown_table(claims.HEADER, claims.claims_rows(self.suite(suite))) + "\n"
-        if kind in ("cost", "capacity", "recovery"):
+        if kind in ("cost", "capacity", "recovery", "claims"):
             if parts:
                 raise UserError(f"readme: <!-- {kind}:{suite}{args} --> takes no task; write <!-- {kind}:{suite} -->")
             if kind == "cost":
                 return cost_table(self.suite(suite)) + "\n"
+            if kind == "claims":
+                return markdown_table(claims.HEADER, claims.claims_rows(self.suite(suite))) + "\n"
             if kind == "recovery":
                 rows = recovery.recovery_table(self.suite(suite))
                 if not rows:

@@ -130,35 +130,36 @@ TABLE_HEADER = ["task", "method", "start", "final half-range per seed", "in band
 def recovery_table(records: list[dict[str, Any]]) -> list[list[str]]:
     """Per task and method label: the start half-range, the final one per seed, how many
     seeds end within 0.7-1.34 x the task's true half-range, the rotate weight per seed
-    and the mean test metric (the report's table and the README's recovery block)."""
+    and the mean test metric (the report's table and the README's recovery block). The
+    references (erm, fixed, ...) of a task and profile with such runs get a row with
+    their test metric only."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in recovery_rows(records):
         groups.setdefault((row["task"], row["profile"], row["label"]), []).append(row)
-    # The references (erm, fixed, ...) of the same task and profile: their test metric, no range.
-    learning = {(task, profile) for task, profile, _ in groups}
-    references: dict[tuple[str, str, str], list[float]] = {}
-    for r in records:
-        label = r.get("label") or r.get("method")
-        if (r.get("status") == "ok" and (r.get("task"), r.get("profile")) in learning
-                and (r["task"], r["profile"], label) not in groups and isinstance(r.get("test_metric"), (int, float))):
-            references.setdefault((r["task"], r["profile"], str(label)), []).append(float(r["test_metric"]))
-    table = []
-    for (task, profile, label), group in sorted([*groups.items(), *references.items()]):
-        if (task, profile, label) in references:
-            table.append([f"{task} ({profile})", label, "–", "–", "–", "–", f"{sum(group) / len(group):.3f}"])
-            continue
+    rows: dict[tuple[str, str, str], list[str]] = {}
+    for (task, profile, label), group in groups.items():
         group.sort(key=lambda g: g["seed"])
         true = group[0]["true_half_range"]
         inside = sum(1 for g in group if true is not None and IN_BAND[0] * true <= g["half_range"] <= IN_BAND[1] * true)
         weights = [g["rotate_weight"] for g in group if g["rotate_weight"] is not None]
         metric = [g["test_metric"] for g in group if g["test_metric"] is not None]
         start = group[0]["start"]
-        table.append([f"{task} ({profile})", label, "–" if start is None else f"{start:.2f}",
-                      ", ".join(f"{g['half_range']:.2f}" for g in group),
-                      "–" if true is None else f"{inside}/{len(group)}",
-                      ", ".join(f"{w:.2f}" for w in weights) if weights else "–",
-                      f"{sum(metric) / len(metric):.3f}" if metric else "–"])
-    return table
+        rows[task, profile, label] = [f"{task} ({profile})", label, "–" if start is None else f"{start:.2f}",
+                                      ", ".join(f"{g['half_range']:.2f}" for g in group),
+                                      "–" if true is None else f"{inside}/{len(group)}",
+                                      ", ".join(f"{w:.2f}" for w in weights) if weights else "–",
+                                      f"{sum(metric) / len(metric):.3f}" if metric else "–"]
+    learning = {(task, profile) for task, profile, _ in groups}
+    references: dict[tuple[str, str, str], list[float]] = {}
+    for r in records:
+        key = (r.get("task"), r.get("profile"), str(r.get("label") or r.get("method")))
+        if (r.get("status") == "ok" and key[:2] in learning and key not in groups
+                and isinstance(r.get("test_metric"), (int, float))):
+            references.setdefault(key, []).append(float(r["test_metric"]))
+    for (task, profile, label), metric in references.items():
+        rows[task, profile, label] = [f"{task} ({profile})", label, "–", "–", "–", "–",
+                                      f"{sum(metric) / len(metric):.3f}"]
+    return [rows[key] for key in sorted(rows)]
 
 
 def report_section(report: ReportInput) -> list[Block]:
