@@ -33,9 +33,33 @@ value = level * (high - low) + low) and its retrain fork (``fast-autoaugment``):
   [-180, 180] degrees (full circle, the task's known invariance reachable), still
   with identity at level 0.5.
 
-Gradient estimators. We use the **straight-through Gumbel** variant of the official
-code (``search_gumbel/``), not the paper's RELAX (``search_relax/``, which needs a
-learned control variate inside the second-order term):
+Gradient estimators (``estimator``): both variants of the official code.
+
+``relax`` (the default): the paper's RELAX, as the official ``search_relax/`` (the
+search the official README runs) computes it. Its ``Architect`` evaluates the RELAX
+gradient (``Network.relax``: ``(f(b) - Q(z~)) d log p(b) + dQ(z) - dQ(z~)``, ``Q`` the
+learned control variate ``QFunc``) twice, at w + R v and w - R v with the same
+samples, and takes the difference over 2R (its finite-difference Hessian-vector
+product). Every term of ``Q`` is the same in both evaluations, so it cancels exactly:
+the weights and probabilities receive the plain score-function estimator of the
+implicit hypergradient, ``-(v . d g_b) d log p(b)``, with ``v . d g_b`` the
+directional derivative of the training gradient under the sampled augmentation b
+along the search-val gradient v (``QFunc``'s own parameters are trained on the
+difference of two variance gradients and never reach the policy). Here
+(``score_function_hypergradient``):
+
+- hard samples: a sub-policy k ~ softmax(weights), per-example gates ~ Bernoulli(p);
+- per example i, the cost ``c_i = -lr v . grad loss_i / B`` (``sample_costs``),
+  ``v . grad loss_i`` by the official central difference (R = 0.01 / ||v||, weights
+  and BatchNorm statistics restored); the weights get ``sum_i c_i`` times
+  ``onehot(k) - softmax(weights)``, each gate's probability its own example's c_i
+  times the Bernoulli score (a gate acts on one example; the official draws one gate
+  per batch and uses the batch's cost);
+- levels: the exact unrolled hypergradient through the hard-gated ops (higher); no
+  ``QFunc`` (it cancels); the official has no lr factor in the implicit term (a
+  constant scale, which Adam removes).
+
+``gumbel`` (``search_gumbel/``), straight-through:
 
 - one sub-policy is sampled per batch from a Gumbel-softmax over the weights
   (temperature 0.5 in the official CIFAR scripts); its weight is the hard one-hot
@@ -44,6 +68,16 @@ learned control variate inside the second-order term):
   forward, the relaxed sample's gradient (same temperature) to the probability;
 - levels get the ops' own gradients (continuous ops; the signed mapping keeps a
   gradient at level 0.5) or the library's straight-through estimator (discrete ops).
+
+At the quick budget neither estimator moves the sub-policy weights beyond the noise
+of directionless gradients (``benchmarks/learning_noise.py``), and
+``benchmarks/dada_signal.py`` shows why: on mnist_rot, with the search's own model
+half-way, the sub-policies' expected costs differ by 0.13-0.15 of one sample's noise
+(levels at the start 0.5, or all at 0.75), so a sub-policy one spread better than
+average stands 3 standard errors out only after 400-500 samples of it: 48,000-60,000
+steps, against the official 320. (A model trained on clean digits finds every
+invert sub-policy harmful at once; the search's model, which trains on the policy's
+own augmentations, does not.)
 
 Bilevel search, in ``search()`` (timed as search by the harness), over a fresh model
 (``ctx.make_model()``; ``self.model`` is not touched): a reduced training subset
@@ -97,8 +131,9 @@ the issue asks for a random policy of the space, as the random-search baselines 
 the AutoAugment line. Its record has no ``search_history``; ``policy.search`` is None.
 
 Deviations (also in the README section "Methods: DADA"):
-- straight-through Gumbel instead of RELAX, exact second order instead of finite
-  differences (above);
+- ``relax``: no ``QFunc`` (it cancels, above), gates and costs per example; the
+  levels' hypergradient exact (second order through higher, below) instead of the
+  official finite differences, for both estimators;
 - level gradients: the ops' own derivatives (continuous ops) instead of the official
   straight-through identity for every op (``images - magnitude`` + ``magnitude``);
 - a fresh validation batch every step: the official ``train_search.py`` calls
@@ -106,8 +141,9 @@ Deviations (also in the README section "Methods: DADA"):
   batch of each (reshuffled) epoch sampler pass -- here search-val is cycled;
 - Bernoulli gates per sample (official: one draw per batch, as its data loader
   applies one sub-policy and one gate pattern to the whole batch);
-- the unsampled sub-policies' stand-in output in the weight gradient is the clean
-  input x (official Gumbel code: the constant 1, meaningless on non-image scales);
+- ``gumbel``: the unsampled sub-policies' stand-in output in the weight gradient is
+  the clean input x (official Gumbel code: the constant 1, meaningless on non-image
+  scales);
 - probabilities and levels are projected onto [0, 1] after each Adam step (the
   official code only clamps when reading them, so a parameter that leaves [0, 1]
   stops learning);
@@ -223,7 +259,8 @@ class DadaPolicy(nn.Module):
         n = len(sub_policies)
         self.weights = nn.Parameter(torch.full((n,), 1e-3))
         self.probabilities = nn.Parameter(torch.full((n, OPS_PER_SUB_POLICY), 0.5))
-        self.magnitudes = nn.Parameter(torch.full((n, OPS_PER_SUB_POLICY), 0.5))
+        import os
+        self.magnitudes = nn.Parameter(torch.full((n, OPS_PER_SUB_POLICY), float(os.environ.get("LEVEL_START", 0.5))))
         # Levels that change the augmentation (on/off ops have none).
         self.register_buffer("has_level", torch.tensor([[get_op(o).kind != "on_off" for o in sp]
                                                         for sp in sub_policies], dtype=torch.bool))
@@ -237,17 +274,26 @@ class DadaPolicy(nn.Module):
         sample, drawn here when not given); differentiable in all three parameters."""
         w = self.sample_weights() if weights is None else weights
         k = int(w.detach().argmax())
-        out = x
-        for stage, name in enumerate(self.sub_policies[k]):
-            gate = straight_through_bernoulli(self.probabilities[k, stage], len(x), self.temperature)
-            level = self.magnitudes[k, stage].clamp(0, 1)
-            transformed = apply_at_level(get_op(name), out, level, True, self.temperature, self.facts)
-            out = blend(out, transformed.to(out.dtype), gate.to(out.dtype))
+        out = self.apply_sub_policy(
+            x, k, lambda stage: straight_through_bernoulli(self.probabilities[k, stage], len(x), self.temperature))
         # Forward value: the sampled sub-policy's output (w is one-hot). Backward: the
         # gradient of the soft sample reaches every weight; unsampled sub-policies
         # stand in with the clean input (they are not computed).
         chosen, others = w[k].to(x.dtype), (w.sum() - w[k]).to(x.dtype)
         return out + (chosen - chosen.detach()) * out + (others - others.detach()) * x
+
+    def apply_sub_policy(self, x: torch.Tensor, k: int, gate: Callable[[int], torch.Tensor]) -> torch.Tensor:
+        """Sub-policy ``k`` on the batch: stage s fires per example where ``gate(s)``
+        (shape (B,), 0/1 forward) is 1, at the stage's level (differentiable). The
+        gate of a stage is drawn just before its op, so both estimators keep one
+        random-number order."""
+        out = x
+        for stage, name in enumerate(self.sub_policies[k]):
+            fires = gate(stage)
+            level = self.magnitudes[k, stage].clamp(0, 1)
+            transformed = apply_at_level(get_op(name), out, level, True, self.temperature, self.facts)
+            out = blend(out, transformed.to(out.dtype), fires.to(out.dtype))
+        return out
 
     @torch.no_grad()
     def project_(self) -> None:
@@ -321,6 +367,95 @@ def unrolled_hypergradient(model: nn.Module, optimizer: torch.optim.Optimizer,
     return grads, float(inner.detach()), float(outer.detach())
 
 
+def per_example_losses(task: Task, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B,) the task's loss of each example (its ``loss`` averages over the batch)."""
+    return torch.stack([task.loss(outputs[i:i + 1], targets[i:i + 1]) for i in range(len(targets))])
+
+
+@torch.no_grad()
+def directional_derivatives(model: nn.Module, direction: Sequence[torch.Tensor],
+                            losses: Callable[[nn.Module], torch.Tensor], r: float = 0.01) -> torch.Tensor:
+    """d losses(w + e v) / d e at e = 0 for every example, by the central difference of
+    the official ``_hessian_vector_product`` (step R = r / ||v||); the model's weights
+    and buffers (BatchNorm statistics) are restored exactly afterwards."""
+    params = list(model.parameters())
+    saved = [p.detach().clone() for p in params]
+    buffers = [b.detach().clone() for b in model.buffers()]
+    norm = torch.sqrt(sum((v.detach() ** 2).sum() for v in direction))
+    step = r / float(norm) if float(norm) > 0 else r
+
+    def at(scale: float) -> torch.Tensor:
+        for p, w, v in zip(params, saved, direction):
+            p.copy_(w + scale * step * v)
+        return losses(model)
+
+    plus, minus = at(1.0), at(-1.0)
+    for p, w in zip(params, saved):
+        p.copy_(w)
+    for b, saved_b in zip(model.buffers(), buffers):
+        b.copy_(saved_b)
+    return (plus - minus) / (2 * step)
+
+
+def sample_sub_policy(policy: "DadaPolicy", n: int, device: torch.device) -> tuple[int, torch.Tensor]:
+    """Hard samples of the score-function estimator: a sub-policy k ~ softmax(weights)
+    and (n, 2) per-example 0/1 gates ~ Bernoulli(its probabilities)."""
+    with torch.no_grad():
+        k = int(torch.multinomial(torch.softmax(policy.weights, -1), 1))
+        p = policy.probabilities[k].clamp(PROBABILITY_EPS, 1 - PROBABILITY_EPS)
+        gates = (torch.rand(n, OPS_PER_SUB_POLICY, device=device) < p).to(policy.probabilities.dtype)
+    return k, gates
+
+
+def sample_costs(model: nn.Module, optimizer: torch.optim.Optimizer, policy: "DadaPolicy", task: Task,
+                 x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
+                 finish: Callable[[torch.Tensor], torch.Tensor], k: int, gates: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float, float]:
+    """For sub-policy ``k`` with ``gates`` on the batch: each example's cost
+    -lr v . grad loss_i / B (v: the search-val gradient at the one-step unrolled
+    weights; the sum over i is the first-order change of the unrolled val loss that
+    the score function multiplies by d log p(b)), the levels' exact unrolled
+    hypergradient (higher),
+    the augmented batch and the train / unrolled val losses."""
+    augmented = finish(policy.apply_sub_policy(x, k, lambda stage: gates[:, stage].to(x.dtype)))
+    with sdpa_kernel(SDPBackend.MATH), \
+            higher.innerloop_ctx(model, optimizer, copy_initial_weights=True, track_higher_grads=True) as (fmodel, diffopt):
+        inner = task.loss(fmodel(augmented), y)
+        diffopt.step(inner)
+        outer = task.loss(fmodel(x_val), y_val)
+        grads = torch.autograd.grad(outer, [policy.magnitudes, *fmodel.parameters()], allow_unused=True)
+    level_grad = torch.zeros_like(policy.magnitudes) if grads[0] is None else grads[0]
+    v = [torch.zeros_like(w) if g is None else g.detach() for w, g in zip(model.parameters(), grads[1:])]
+    fixed = augmented.detach()
+    d = directional_derivatives(model, v, lambda m: per_example_losses(task, m(fixed), y))
+    # d L_val(w') / d alpha = -lr v . d g / d alpha, with g = mean_i grad loss_i
+    cost = -optimizer.param_groups[0]["lr"] * d / len(y)
+    return cost, level_grad, augmented, float(inner.detach()), float(outer.detach())
+
+
+def score_function_hypergradient(model: nn.Module, optimizer: torch.optim.Optimizer, policy: "DadaPolicy",
+                                 task: Task, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor,
+                                 y_val: torch.Tensor, finish: Callable[[torch.Tensor], torch.Tensor]
+                                 ) -> tuple[list[torch.Tensor], torch.Tensor, float, float]:
+    """The hypergradient of the official ``search_relax`` (module docstring): hard
+    samples; weights and probabilities by the score function, R d log p(b) with R the
+    summed cost (per example for the gates, which act on one example each); levels
+    exact. Returns the gradients of (weights, probabilities, magnitudes), the
+    augmented batch and the two losses."""
+    k, gates = sample_sub_policy(policy, len(x), x.device)
+    cost, level_grad, augmented, inner, outer = sample_costs(model, optimizer, policy, task, x, y, x_val, y_val,
+                                                                 finish, k, gates)
+    with torch.no_grad():
+        total = cost.sum()
+        weight_grad = -total * torch.softmax(policy.weights, -1)  # d log softmax_k / d logits = onehot(k) - softmax
+        weight_grad[k] += total
+        p = policy.probabilities[k].clamp(PROBABILITY_EPS, 1 - PROBABILITY_EPS)
+        score = gates / p - (1 - gates) / (1 - p)  # d log Bernoulli(gate; p) / d p
+        probability_grad = torch.zeros_like(policy.probabilities)
+        probability_grad[k] = (cost.unsqueeze(1) * score).sum(0)
+    return [weight_grad, probability_grad, level_grad], augmented, inner, outer
+
+
 def batches(split: Split, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One shuffled pass; incomplete last batches are dropped (BatchNorm needs > 1
     example) unless the split holds a single batch."""
@@ -365,8 +500,9 @@ def apply_found_policy(x: torch.Tensor, sub_policies: list[dict[str, Any]], fact
 
 class Dada(Method):
     name = "dada"
-    description = ("DADA: bilevel augmentation search (Gumbel sub-policy weights, straight-through probabilities, "
-                   "levels), one-step unrolled exact hypergradient via higher; retrain with the top-k policy.")
+    description = ("DADA: bilevel augmentation search over sub-policy weights, probabilities and levels (RELAX as "
+                   "the official code computes it, or straight-through Gumbel), one-step unrolled hypergradient; "
+                   "retrain with the top-k policy.")
     params = {
         # reduced training subset for the search (reduced CIFAR-10), half of it search-val
         "search_size": Param(4000, int, low=4),
@@ -384,6 +520,8 @@ class Dada(Method):
         "top_k": Param(25, int, low=1),  # sub-policies kept (all, where the task has fewer)
         # pixels, after the policy, on tasks with a policy base (official CIFAR configs); 0: off
         "cutout_length": Param(16, int, low=0),
+        # relax: the paper's estimator as the official search_relax computes it; gumbel: search_gumbel
+        "estimator": Param("relax", str, choices=("relax", "gumbel")),
         "learn_augmentation": Param(True, bool),  # False: the control, a random policy of the space without search
     }
     profile_params = {
@@ -472,9 +610,14 @@ class Dada(Method):
                     augmented.append(self.finish(policy(x)))
                     return task.loss(fmodel(augmented[0]), y)
 
-                grads, inner, outer = unrolled_hypergradient(
-                    model, model_opt, train_loss, lambda fmodel: task.loss(fmodel(x_val), y_val),
-                    list(policy.parameters()))
+                if hp["estimator"] == "relax":
+                    grads, batch, inner, outer = score_function_hypergradient(
+                        model, model_opt, policy, task, x, y, x_val, y_val, self.finish)
+                    augmented.append(batch)
+                else:
+                    grads, inner, outer = unrolled_hypergradient(
+                        model, model_opt, train_loss, lambda fmodel: task.loss(fmodel(x_val), y_val),
+                        list(policy.parameters()))
                 if not (math.isfinite(inner) and math.isfinite(outer)):
                     raise NonFiniteError(f"dada search loss is {inner} / {outer} at step {steps}")
                 policy_opt.zero_grad(set_to_none=True)
@@ -506,7 +649,7 @@ class Dada(Method):
             "sub_policies": policy.top_k(int(hp["top_k"])),
             "n_candidates": len(policy.sub_policies),
             "selection": "uniform per example among the top-k",
-            "estimator": "straight-through Gumbel",
+            "estimator": "score function (relax)" if hp["estimator"] == "relax" else "straight-through Gumbel",
             "search": {"train_size": len(search_train), "val_size": len(search_val), "epochs": epochs,
                        "steps": steps, "history": history},
         }
