@@ -127,6 +127,7 @@ def main() -> None:
         print(f"| {within:.3g} | {between:.3g} | {between / within:.3f} | {pulls:,.0f} | {steps} |")
     else:
         print(f"| {within:.3g} | 0 (means spread no more than the pull noise) | 0 | inf | inf |")
+    print(f"\nmean cost over every sample {float(costs.mean()):.3g}")
     order = torch.argsort(means, descending=True).tolist()
     se = within / math.sqrt(args.pulls)
     print(f"\nper-sub-policy mean cost, standard error of one mean {se:.3g}:")

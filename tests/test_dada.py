@@ -172,7 +172,7 @@ def test_directional_derivatives_match_autograd_and_restore_the_model() -> None:
 def expected_unrolled_val_loss(model, optimizer, policy, x, y, x_val, y_val, gate_patterns) -> float:
     """E over sub-policies (softmax of the weights) and gate patterns of the val loss
     after one real optimiser step on the augmented batch, by enumeration."""
-    share = torch.softmax(policy.weights, -1)
+    share = torch.softmax(policy.weights, -1).detach()
     total = 0.0
     for k in range(len(policy.sub_policies)):
         for gates in gate_patterns:
