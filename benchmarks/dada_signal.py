@@ -116,8 +116,9 @@ def main() -> None:
     between_sq = float(means.var()) - float(variances.mean()) / args.pulls
     between = math.sqrt(max(between_sq, 0.0))
     pulls_per_step = 1 / k_count  # one sub-policy sampled per step
-    print(f"DADA cost signal: {args.task}, seed {args.seed}, search model after {args.warm} steps, levels "
-          f"{args.level}, {k_count} sub-policies x {args.pulls} pulls ({seconds:.0f} s)\n")
+    warm = "clean" if args.clean_warm else "policy-augmented"
+    print(f"DADA cost signal: {args.task}, seed {args.seed}, search model after {args.warm} steps on {warm} "
+          f"batches, levels {args.level}, {k_count} sub-policies x {args.pulls} pulls ({seconds:.0f} s)\n")
     print(f"| sigma_within (one pull) | sigma_between (sub-policies' expected costs) | ratio | "
           f"pulls per sub-policy for 3 SE | search steps for 3 SE |")
     print("|---|---|---|---|---|")
