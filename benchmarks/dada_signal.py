@@ -83,6 +83,11 @@ def main() -> None:
                              hp["temperature"])
     with torch.no_grad():
         policy.magnitudes.fill_(args.level)
+
+    def gates_of(k: int, n: int) -> torch.Tensor:
+        """(n, 2) 0/1 gates of sub-policy k, drawn with its probabilities."""
+        return (torch.rand(n, dada.OPS_PER_SUB_POLICY) < policy.probabilities[k].detach()).float()
+
     model = task.make_model("quick", 1.0, None)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=hp["search_lr"], momentum=hp["search_momentum"],
@@ -90,7 +95,7 @@ def main() -> None:
     for _ in range(args.warm):  # the search's model step
         x, y = next(train_stream)
         k = int(torch.randint(len(policy.sub_policies), ()))
-        gates = (torch.rand(len(x), dada.OPS_PER_SUB_POLICY) < policy.probabilities[k].detach()).float()
+        gates = gates_of(k, len(x))
         if not args.clean_warm:
             with torch.no_grad():
                 x = policy.apply_sub_policy(x, k, lambda stage: gates[:, stage])
@@ -106,8 +111,8 @@ def main() -> None:
         for k in range(k_count):
             x, y = next(train_stream)
             x_val, y_val = next(val_stream)
-            gates = (torch.rand(len(x), dada.OPS_PER_SUB_POLICY) < policy.probabilities[k].detach()).float()
-            cost, *_ = dada.sample_costs(model, optimizer, policy, task, x, y, x_val, y_val, lambda t: t, k, gates)
+            cost, *_ = dada.sample_costs(model, optimizer, policy, task, x, y, x_val, y_val, lambda t: t, k,
+                                         gates_of(k, len(x)))
             costs[k, pull] = float(cost.sum())
     seconds = time.perf_counter() - started
 
@@ -115,7 +120,6 @@ def main() -> None:
     within = float(variances.mean().sqrt())
     between_sq = float(means.var()) - float(variances.mean()) / args.pulls
     between = math.sqrt(max(between_sq, 0.0))
-    pulls_per_step = 1 / k_count  # one sub-policy sampled per step
     warm = "clean" if args.clean_warm else "policy-augmented"
     print(f"DADA cost signal: {args.task}, seed {args.seed}, search model after {args.warm} steps on {warm} "
           f"batches, levels {args.level}, {k_count} sub-policies x {args.pulls} pulls ({seconds:.0f} s)\n")
@@ -124,7 +128,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     if between > 0:
         pulls = 9 * (within / between) ** 2  # the 1-sigma-better sub-policy 3 SE above the mean
-        steps = f"{pulls / pulls_per_step:,.0f}"
+        steps = f"{pulls * k_count:,.0f}"  # one sub-policy sampled per step
         print(f"| {within:.3g} | {between:.3g} | {between / within:.3f} | {pulls:,.0f} | {steps} |")
     else:
         print(f"| {within:.3g} | 0 (means spread no more than the pull noise) | 0 | inf | inf |")
